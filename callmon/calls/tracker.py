@@ -1,0 +1,159 @@
+"""Calls in progress: route events to their call and notice when it ends.
+
+The tracker groups events by Linkedid and hands a call's complete event list
+on when its last channel hangs up.  State is evicted at that point, after a
+TTL for calls whose end is never seen, and on reconnect for calls whose
+channels vanished while callmon was disconnected.  It keeps a finished call's
+events for a short grace period so a late event updates the call instead of
+starting a phantom one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from callmon.calls.events import EVICTED, GAP, SNAPSHOT, STREAM_END, CallEvent, marker
+from callmon.sources.ami_protocol import Message
+
+_LINK_KEYS = (
+    "DestLinkedid", "TransfereeLinkedid", "TransfererLinkedid", "OrigTransfererLinkedid",
+    "SecondTransfererLinkedid", "LocalOneLinkedid", "LocalTwoLinkedid",
+)
+
+
+def linkedids_of(message: Message) -> list[str]:
+    """The call(s) an event belongs to: its Linkedid, else the linked ids it names."""
+    own = message.get("Linkedid")
+    if own:
+        return [own]
+    found: list[str] = []
+    for key in _LINK_KEYS:
+        value = message.get(key)
+        if value and value not in found:
+            found.append(value)
+    return found
+
+
+@dataclass(slots=True)
+class _Call:
+    linkedid: str
+    events: list[CallEvent] = field(default_factory=list)
+    alive: set[str] = field(default_factory=set)
+    hungup: set[str] = field(default_factory=set)
+    last_seen_us: int = 0
+    finished_us: int | None = None
+
+
+@dataclass(slots=True)
+class Finished:
+    """A call whose event list is complete (or given up on), ready to build."""
+
+    linkedid: str
+    events: list[CallEvent]
+    update: bool = False  # True when a late event re-opened an already finished call
+
+
+class CallTracker:
+    """Groups events by call and decides when each call is over."""
+
+    def __init__(self, ttl_seconds: float = 6 * 3600, grace_seconds: float = 30.0,
+                 max_recent: int = 10_000) -> None:
+        self.ttl_us = int(ttl_seconds * 1_000_000)
+        self.grace_us = int(grace_seconds * 1_000_000)
+        self.max_recent = max_recent
+        self._active: dict[str, _Call] = {}
+        self._recent: OrderedDict[str, _Call] = OrderedDict()
+
+    @property
+    def in_progress(self) -> int:
+        return len(self._active)
+
+    def active_linkedids(self) -> list[str]:
+        return list(self._active)
+
+    def add(self, event: CallEvent, linkedid: str) -> list[Finished]:
+        """Record one event of one call; return the calls it finished."""
+        call = self._active.get(linkedid)
+        if call is None:
+            late = self._recent.get(linkedid)
+            if late is not None:
+                late.events.append(event)
+                return [Finished(linkedid, list(late.events), update=True)]
+            call = self._active[linkedid] = _Call(linkedid)
+        call.events.append(event)
+        call.last_seen_us = max(call.last_seen_us, event.ts_us)
+        uid = event.get("Uniqueid")
+        if uid:
+            if event.name == "Hangup":
+                call.alive.discard(uid)
+                call.hungup.add(uid)
+                if not call.alive:
+                    return [self._finish(call)]
+            elif uid not in call.hungup:
+                call.alive.add(uid)
+        return []
+
+    def _finish(self, call: _Call, *markers: CallEvent) -> Finished:
+        call.events.extend(markers)
+        del self._active[call.linkedid]
+        call.finished_us = call.last_seen_us
+        self._recent[call.linkedid] = call
+        while len(self._recent) > self.max_recent:
+            self._recent.popitem(last=False)
+        return Finished(call.linkedid, list(call.events))
+
+    def sweep(self, now_us: int) -> list[Finished]:
+        """Give up on calls silent for longer than the TTL; forget old finished calls."""
+        done = []
+        for call in list(self._active.values()):
+            if now_us - call.last_seen_us > self.ttl_us:
+                silent = (now_us - call.last_seen_us) // 1_000_000
+                done.append(self._finish(call, marker(EVICTED, call.linkedid, now_us, Detail=f"silent {silent} s")))
+        while self._recent:
+            linkedid, call = next(iter(self._recent.items()))
+            if call.finished_us is None or now_us - call.finished_us <= self.grace_us:
+                break
+            self._recent.popitem(last=False)
+        return done
+
+    def mark_gap(self, lost_us: int, detail: str) -> list[CallEvent]:
+        """The connection dropped: every call in progress has a hole in its events."""
+        added = []
+        for call in self._active.values():
+            gap = marker(GAP, call.linkedid, lost_us, Detail=detail)
+            call.events.append(gap)
+            added.append(gap)
+        return added
+
+    def reconcile(self, snapshot: dict[str, list[CallEvent]], now_us: int) -> tuple[list[Finished], list[CallEvent]]:
+        """After a reconnect: end calls whose channels are gone, adopt calls first seen now.
+
+        ``snapshot`` maps Linkedid to the CoreShowChannel (and similar) events
+        for it.  Returns the finished calls and the events added to calls.
+        """
+        finished = []
+        for call in list(self._active.values()):
+            if call.linkedid not in snapshot:
+                finished.append(self._finish(call))
+        added: list[CallEvent] = []
+        for linkedid, events in snapshot.items():
+            call = self._active.get(linkedid)
+            if call is None:
+                first = marker(SNAPSHOT, linkedid, now_us, Detail="started while disconnected")
+                added.append(first)
+                call = self._active[linkedid] = _Call(linkedid, [first], last_seen_us=now_us)
+            for event in events:
+                call.events.append(event)
+                added.append(event)
+                uid = event.get("Uniqueid")
+                if uid and uid not in call.hungup:
+                    call.alive.add(uid)
+        return finished, added
+
+    def end_of_stream(self, now_us: int, detail: str) -> list[Finished]:
+        """The source ended: hand on every unfinished call, marked incomplete."""
+        return [
+            self._finish(call, marker(STREAM_END, call.linkedid, max(now_us, call.last_seen_us), Detail=detail))
+            for call in list(self._active.values())
+        ]
