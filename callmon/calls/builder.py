@@ -53,6 +53,7 @@ class _Draft:
     linkedid: str
     caller_cid: dict[str, str] = field(default_factory=dict)  # uniqueid -> number
     alive: set[str] = field(default_factory=set)
+    first_seen: set[str] = field(default_factory=set)  # uniqueids whose Newchannel was seen
     hungup: dict[str, tuple[int, str]] = field(default_factory=dict)  # uid -> (ts, cause)
     caller_uid: str | None = None
     caller: str | None = None
@@ -97,6 +98,19 @@ def _on_channel(d: _Draft, e: CallEvent) -> None:
     number = _cid(e.get("CallerIDNum"))
     if uid and number:
         d.caller_cid[uid] = number
+
+
+def _on_newchannel(d: _Draft, e: CallEvent) -> None:
+    uid = e.get("Uniqueid")
+    if uid:
+        d.first_seen.add(uid)
+    _on_channel(d, e)
+
+
+def _on_queue_entry(d: _Draft, e: CallEvent) -> None:
+    """Snapshot of a waiting caller: queue and number, never a guessed time."""
+    d.queue = d.queue or e.get("Queue")
+    d.caller = d.caller or _cid(e.get("CallerIDNum"))
 
 
 def _on_hangup(d: _Draft, e: CallEvent) -> None:
@@ -254,7 +268,8 @@ def _on_marker(d: _Draft, e: CallEvent) -> None:
 
 
 DISPATCH: dict[str, Handler] = {
-    "Newchannel": _on_channel,
+    "Newchannel": _on_newchannel,
+    "QueueEntry": _on_queue_entry,
     "NewCallerid": _on_channel_number,
     "Newstate": _on_channel,
     "CoreShowChannel": _on_channel,
@@ -347,6 +362,8 @@ def _finish(d: _Draft, rec: CallRecord, policy: RingPolicy) -> None:
         rec.outcome = "unanswered"
     rec.transferred, rec.transfer_target = d.transferred, d.transfer_target
     rec.recordings = _recordings(d)
+    if d.linkedid not in d.first_seen:
+        d.reasons.append("the call's first channel (Uniqueid = Linkedid) was never seen starting")
     if d.alive and not any("TTL" in r for r in d.reasons):
         d.reasons.append(f"{len(d.alive)} channel(s) never hung up in the events seen")
     rec.incomplete_reasons = list(dict.fromkeys(d.reasons))

@@ -138,9 +138,13 @@ class CallTracker:
                 finished.append(self._finish(call))
         added: list[CallEvent] = []
         for linkedid, events in snapshot.items():
+            if linkedid in self._recent:  # ended while the snapshot was being taken
+                continue
             call = self._active.get(linkedid)
-            if call is None:
-                first = marker(SNAPSHOT, linkedid, now_us, Detail="started while disconnected")
+            if call is not None:  # channels that vanished during the gap will send no Hangup
+                call.alive &= {u for u in (e.get("Uniqueid") for e in events) if u}
+            else:
+                first = marker(SNAPSHOT, linkedid, now_us, Detail="in progress when callmon connected")
                 added.append(first)
                 call = self._active[linkedid] = _Call(linkedid, [first], last_seen_us=now_us)
             for event in events:

@@ -67,5 +67,5 @@ def open_store(url: str) -> Engine:
     except Exception as exc:  # noqa: BLE001
         raise StoreError(f"bad database URL {url!r}: {exc}") from exc
     migrate(engine)
-    log.info("store open: %s", safe_url(engine))
+    log.debug("store open: %s", safe_url(engine))
     return engine

@@ -1,0 +1,3 @@
+from callmon.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,272 @@
+"""One configuration object: defaults, then a TOML file, then the environment.
+
+Every setting lives in a dataclass section below with its default.  A TOML
+file (``--config`` or ``CALLMON_CONFIG``) overrides defaults; environment
+variables ``CALLMON_<SECTION>_<KEY>`` override the file.  The AMI secret may
+also come from a separate file readable only by the service user.  A bad file
+is reported as ``file:line: what was expected``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from callmon.calls.rings import RingPolicy
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person editing the file."""
+
+
+class Secret(str):
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass
+class SiteConfig:
+    """The command center."""
+
+    name: str = "常州"
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass
+class DatabaseConfig:
+    """Where calls are stored (any SQLAlchemy URL; SQLite and PostgreSQL are tested)."""
+
+    url: str = "sqlite:///callmon.db"
+
+
+@dataclass
+class AmiConfig:
+    """The Asterisk Manager Interface connection."""
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callmon"
+    secret: Secret = field(default_factory=lambda: Secret(""))
+    secret_file: str = ""
+    pbx: str = "asterisk"
+    connect_timeout: float = 10.0
+    ping_interval: float = 20.0
+    ping_timeout: float = 10.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+
+
+@dataclass
+class CallsConfig:
+    """How events become calls."""
+
+    ttl_seconds: float = 6 * 3600.0
+    grace_seconds: float = 30.0
+
+
+@dataclass
+class RingsConfig:
+    """Ring cadence and the ring limit (section 2 of the domain notes)."""
+
+    on_ms: int = 1000
+    off_ms: int = 4000
+    limit: int = 3
+    reading: str = "lenient"
+
+    def policy(self) -> RingPolicy:
+        return RingPolicy(self.on_ms, self.off_ms, self.limit, self.reading)
+
+
+@dataclass
+class StoreConfig:
+    """Batching of writes to the database."""
+
+    batch_events: int = 2000
+    flush_seconds: float = 0.5
+
+
+@dataclass
+class LogConfig:
+    level: str = "INFO"
+
+
+@dataclass
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ami: AmiConfig = field(default_factory=AmiConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    rings: RingsConfig = field(default_factory=RingsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source_file: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    def sections(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_file"}
+
+
+SECTION_NAMES = [f.name for f in fields(Config) if f.name != "source_file"]
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Convert a TOML or environment value to the setting's type, or explain."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if kind is Secret:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string")
+        return Secret(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _line_of(text: str, section: str, key: str | None) -> int:
+    """Line of ``key`` inside ``[section]`` (or of the section header) in TOML text."""
+    current = None
+    header = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
+    for number, line in enumerate(text.splitlines(), 1):
+        match = header.match(line)
+        if match:
+            current = match.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if current == section and key and re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number
+    return 1
+
+
+def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> None:
+    if section not in SECTION_NAMES:
+        raise ConfigError(f"{where}: unknown section [{section}]; expected one of {', '.join(SECTION_NAMES)}")
+    target = getattr(cfg, section)
+    hints = get_type_hints(type(target))
+    names = [f.name for f in fields(target)]
+    if key not in names:
+        raise ConfigError(f"{where}: unknown key {key!r} in [{section}]; expected one of {', '.join(names)}")
+    setattr(target, key, _coerce(value, hints[key], where))
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    """Defaults, then the TOML file (if any), then ``CALLMON_*`` variables."""
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+    path = path or env.get("CALLMON_CONFIG") or None
+    if path:
+        _load_file(cfg, Path(path))
+    _load_env(cfg, env)
+    _finish(cfg, env)
+    return cfg
+
+
+def _load_file(cfg: Config, path: Path) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        line = match.group(1) if match else "1"
+        raise ConfigError(f"{path}:{line}: invalid TOML: {exc}") from None
+    cfg.source_file = str(path)
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            where = f"{path}:{_find_top_key(text, section)}"
+            raise ConfigError(f"{where}: expected a [section] table, found a bare key {section!r}")
+        for key, value in values.items():
+            where = f"{path}:{_line_of(text, section, key)}"
+            if section not in SECTION_NAMES:
+                where = f"{path}:{_line_of(text, section, None)}"
+            _apply(cfg, section, key, value, where)
+
+
+def _find_top_key(text: str, key: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number
+    return 1
+
+
+def _load_env(cfg: Config, env: dict[str, str]) -> None:
+    for name, value in sorted(env.items()):
+        if not name.startswith("CALLMON_") or name in ("CALLMON_CONFIG",) or name.startswith("CALLMON_TEST_"):
+            continue
+        rest = name[len("CALLMON_"):].lower()
+        section = next((s for s in SECTION_NAMES if rest.startswith(s + "_")), None)
+        if section is None:
+            continue
+        _apply(cfg, section, rest[len(section) + 1:], value, f"environment variable {name}")
+
+
+def _finish(cfg: Config, env: dict[str, str]) -> None:
+    """Cross-field checks and the secret file."""
+    if cfg.ami.secret_file and not cfg.ami.secret:
+        try:
+            cfg.ami.secret = Secret(Path(cfg.ami.secret_file).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"{cfg.ami.secret_file}: cannot read the AMI secret file: {exc.strerror}") from None
+    try:
+        ZoneInfo(cfg.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{_where(cfg, 'site', 'timezone')}: unknown time zone {cfg.site.timezone!r}") from None
+    try:
+        cfg.rings.policy()
+    except ValueError as exc:
+        raise ConfigError(f"{_where(cfg, 'rings', None)}: {exc}") from None
+    if not 0 < cfg.ami.port < 65536:
+        raise ConfigError(f"{_where(cfg, 'ami', 'port')}: AMI port must be 1-65535, got {cfg.ami.port}")
+
+
+def _where(cfg: Config, section: str, key: str | None) -> str:
+    if cfg.source_file:
+        text = Path(cfg.source_file).read_text(encoding="utf-8")
+        return f"{cfg.source_file}:{_line_of(text, section, key)}"
+    return f"[{section}]" + (f" {key}" if key else "")
+
+
+def describe(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The effective settings, secrets masked, for ``callmon config``."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, obj in cfg.sections().items():
+        out[section] = {}
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            out[section][f.name] = ("***" if value else "") if isinstance(value, Secret) else value
+    return out

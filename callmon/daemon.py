@@ -1,0 +1,184 @@
+"""``callmon run``: live AMI events into the store, around the clock.
+
+One task reads AMI (reconnecting with backoff, one log line per outage), one
+feeds the pipeline and flushes it to the database off the event loop.  After
+every login the channels in progress are snapshotted so calls that started or
+ended while disconnected are marked incomplete instead of guessed.  Calls in
+progress when callmon last stopped are restored from their stored events.
+SIGTERM stops reading, writes everything received, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+from typing import Any
+
+from callmon.calls.events import CallEvent, make_event
+from callmon.calls.tracker import CallTracker, linkedids_of
+from callmon.config import Config
+from callmon.pipeline import CallPipeline, now_us
+from callmon.sources.ami_client import AmiConnectionLost, AmiSession
+from callmon.sources.ami_protocol import Message
+from callmon.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """The live listener: AMI session loop plus the pipeline consumer."""
+
+    def __init__(self, cfg: Config, store: Store) -> None:
+        self.cfg = cfg
+        self.store = store
+        ami = cfg.ami
+        self.pipeline = CallPipeline(
+            store, cfg.rings.policy(), pbx=ami.pbx, source=f"ami:{ami.host}:{ami.port}",
+            tracker=CallTracker(cfg.calls.ttl_seconds, cfg.calls.grace_seconds),
+            batch_events=cfg.store.batch_events)
+        # In arrival order: ("event", Message), ("gap", detail) or ("snapshot", [Message]).
+        self.queue: asyncio.Queue[tuple[str, Any, int]] = asyncio.Queue()
+        self.stop = asyncio.Event()
+        self.connected = False
+        self.sessions = 0
+
+    def _on_event(self, message: Message, received_us: int) -> None:
+        self.queue.put_nowait(("event", message, received_us))
+
+    def _apply(self, kind: str, payload: Any, at_us: int) -> None:
+        if kind == "event":
+            self.pipeline.feed(payload, at_us)
+        elif kind == "gap":
+            self.pipeline.gap(at_us, payload)
+        elif kind == "snapshot":
+            self.pipeline.reconcile(snapshot_by_call(payload, at_us), at_us)
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (returns 0) or a login is refused (raises AmiAuthError)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        restored = await asyncio.to_thread(self._restore)
+        if restored:
+            log.info("resumed %d call(s) in progress from the store", restored)
+        consumer = asyncio.create_task(self._consume())
+        reader = asyncio.create_task(self._connection_loop())
+        stopper = asyncio.create_task(self.stop.wait())
+        try:
+            done, _ = await asyncio.wait({reader, stopper, consumer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise AmiAuthError or a store failure
+        finally:
+            reader.cancel()
+            stopper.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            self.stop.set()
+            await asyncio.gather(consumer, return_exceptions=True)
+            self._drain()
+            await asyncio.to_thread(self.pipeline.flush)
+            log.info("stopped: %d events, %d calls stored this run", self.pipeline.events_seen,
+                     self.pipeline.calls_done)
+        return 0
+
+    def _restore(self) -> int:
+        """Calls with stored events but no record: in progress when we last stopped."""
+        pbx = self.cfg.ami.pbx
+        unfinished = self.store.unfinished_calls(pbx)
+        for linkedid in unfinished:
+            for event in self.store.call_events(pbx, linkedid):
+                self.pipeline.tracker.add(event, linkedid)
+        if unfinished:
+            self.pipeline.gap(now_us(), "callmon was not running")
+        return len(unfinished)
+
+    def _drain(self) -> None:
+        while not self.queue.empty():
+            self._apply(*self.queue.get_nowait())
+
+    async def _consume(self) -> None:
+        flush_every = self.cfg.store.flush_seconds
+        last_flush = last_sweep = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self._apply(*await asyncio.wait_for(self.queue.get(), timeout=flush_every))
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            if now - last_sweep >= 60:
+                self.pipeline.sweep()
+                last_sweep = now
+            if self.pipeline.backlog and (now - last_flush >= flush_every or self.queue.empty()):
+                await asyncio.to_thread(self.pipeline.flush)
+                last_flush = now
+
+    async def _connection_loop(self) -> None:
+        ami = self.cfg.ami
+        delay = ami.reconnect_min
+        outage_since: float | None = None
+        attempts = 0
+        while not self.stop.is_set():
+            try:
+                session = await AmiSession.open(
+                    ami.host, ami.port, ami.username, ami.secret.reveal(), timeout=ami.connect_timeout,
+                    ping_interval=ami.ping_interval, ping_timeout=ami.ping_timeout)
+            except AmiConnectionLost as exc:
+                attempts += 1
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.warning("AMI unavailable: %s; retrying with backoff up to %g s", exc, ami.reconnect_max)
+                await self._sleep(delay)
+                delay = min(delay * 2, ami.reconnect_max) * random.uniform(0.9, 1.1)
+                continue
+            if outage_since is not None:
+                log.info("AMI connected again after %.0f s (%d attempts)", time.monotonic() - outage_since, attempts)
+            else:
+                log.info("AMI connected to %s:%d (Asterisk Call Manager/%s)", ami.host, ami.port, session.version)
+            outage_since, attempts, delay = None, 0, ami.reconnect_min
+            self.connected = True
+            self.sessions += 1
+            try:
+                await self._session(session)
+            except AmiConnectionLost as exc:
+                outage_since = time.monotonic()
+                log.warning("AMI connection lost: %s; reconnecting", exc)
+                self.queue.put_nowait(("gap", str(exc), now_us()))
+            finally:
+                self.connected = False
+                session.close()
+
+    async def _session(self, session: AmiSession) -> None:
+        runner = asyncio.create_task(session.run(self._on_event))
+        try:
+            snapshot = await session.snapshot()
+            self.queue.put_nowait(("snapshot", snapshot, now_us()))
+            await runner
+        except asyncio.CancelledError:
+            await session.logoff()
+            raise
+        finally:
+            runner.cancel()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
+def snapshot_by_call(messages: list[Message], received_us: int) -> dict[str, list[CallEvent]]:
+    """Group snapshot messages by Linkedid (QueueEntry rows joined through Uniqueid)."""
+    by_uid: dict[str, str] = {}
+    grouped: dict[str, list[CallEvent]] = {}
+    for message in messages:
+        for linkedid in linkedids_of(message):
+            uid = message.get("Uniqueid")
+            if uid:
+                by_uid[uid] = linkedid
+    for message in messages:
+        ids = linkedids_of(message) or ([by_uid[u]] if (u := message.get("Uniqueid")) in by_uid else [])
+        for linkedid in ids:
+            grouped.setdefault(linkedid, []).append(make_event(message, received_us))
+    return grouped

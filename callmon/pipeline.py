@@ -1,0 +1,125 @@
+"""The chain from AMI messages to stored call records.
+
+source → ``CallEvent`` → ``CallTracker`` (which call, is it over?) →
+``build_call`` (the record) → ``Store`` (raw events first, then records) →
+``on_call`` (printing, later stages).  Each stage is usable alone; this class
+only wires them and batches the writes.  One bad event is logged and skipped,
+never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from callmon.calls.builder import build_call
+from callmon.calls.events import CallEvent, make_event
+from callmon.calls.record import CallRecord
+from callmon.calls.rings import RingPolicy
+from callmon.calls.tracker import CallTracker, Finished, linkedids_of
+from callmon.sources.ami_protocol import Message
+from callmon.store.repository import PendingEvent, Store
+
+log = logging.getLogger(__name__)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class CallPipeline:
+    """Feeds messages through tracker and builder into the store."""
+
+    def __init__(self, store: Store | None, policy: RingPolicy, *, pbx: str = "asterisk",
+                 source: str = "ami", tracker: CallTracker | None = None,
+                 on_call: Callable[[CallRecord], None] | None = None, batch_events: int = 2000) -> None:
+        self.store = store
+        self.policy = policy
+        self.pbx = pbx
+        self.source = source
+        self.tracker = tracker or CallTracker()
+        self.on_call = on_call
+        self.batch_events = batch_events
+        self._events: list[PendingEvent] = []
+        self._calls: dict[str, CallRecord] = {}
+        self.events_seen = 0
+        self.events_without_call = 0
+        self.errors = 0
+        self.calls_done = 0
+        self.last_event_us = 0
+
+    @property
+    def backlog(self) -> int:
+        return len(self._events) + len(self._calls)
+
+    def feed(self, message: Message, received_us: int | None = None) -> None:
+        """One message from a source; non-events (responses) are ignored here."""
+        if message.kind != "Event":
+            return
+        self.events_seen += 1
+        try:
+            event = make_event(message, now_us() if received_us is None else received_us)
+            self.last_event_us = max(self.last_event_us, event.ts_us)
+            linkedids = linkedids_of(message)
+            if not linkedids:
+                self.events_without_call += 1
+                return
+            for linkedid in linkedids:
+                self._events.append(PendingEvent(linkedid, event, self.source))
+                self._finished(self.tracker.add(event, linkedid))
+        except Exception:  # noqa: BLE001 - one bad event must not stop the daemon
+            self.errors += 1
+            log.exception("skipped event %s at byte %d", message.name, message.offset)
+        if len(self._events) >= self.batch_events:
+            self.flush()
+
+    def add_markers(self, events: list[CallEvent]) -> None:
+        """Synthetic events (gaps, snapshots) are stored like any other."""
+        for event in events:
+            linkedid = event.linkedid or ""
+            self._events.append(PendingEvent(linkedid, event, self.source))
+
+    def gap(self, lost_us: int, detail: str) -> None:
+        self.add_markers(self.tracker.mark_gap(lost_us, detail))
+
+    def reconcile(self, snapshot: dict[str, list[CallEvent]], at_us: int) -> None:
+        finished, added = self.tracker.reconcile(snapshot, at_us)
+        self.add_markers(added)
+        self._finished(finished)
+
+    def sweep(self, at_us: int | None = None) -> None:
+        self._finished(self.tracker.sweep(now_us() if at_us is None else at_us))
+
+    def end_of_stream(self, detail: str, at_us: int | None = None) -> None:
+        finished = self.tracker.end_of_stream(at_us if at_us is not None else self.last_event_us, detail)
+        for item in finished:
+            self.add_markers([item.events[-1]])
+        self._finished(finished)
+        self.flush()
+
+    def _finished(self, finished: list[Finished]) -> None:
+        for item in finished:
+            try:
+                record = build_call(item.linkedid, item.events, self.policy)
+            except Exception as exc:  # noqa: BLE001 - a call that cannot be computed is still accounted for
+                self.errors += 1
+                log.exception("could not compute call %s", item.linkedid)
+                record = CallRecord(linkedid=item.linkedid, incomplete=True, outcome="unknown",
+                                    incomplete_reasons=[f"could not compute the call: {exc}"],
+                                    event_count=len(item.events))
+            self._calls[item.linkedid] = record
+
+    def flush(self) -> None:
+        """Write what is pending (events, then calls); then hand the calls on."""
+        if not self._events and not self._calls:
+            return
+        calls = list(self._calls.values())
+        if self.store is not None:
+            self.store.write_batch(self.pbx, self._events, [(c, self.source) for c in calls], self.policy)
+        self._events = []
+        self._calls = {}
+        self.calls_done += len(calls)
+        if self.on_call is not None:
+            for record in calls:
+                self.on_call(record)

@@ -1,0 +1,198 @@
+"""The one place that reads and writes calls and raw events.
+
+``write_batch`` stores raw events first and the call records computed from
+them after, in one transaction, so a stored call always has its evidence.
+Calls are upserted by (pbx, Linkedid): replaying a capture twice or
+recomputing a call replaces its record instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from callmon.calls.events import MARKERS, CallEvent, event_from_raw
+from callmon.calls.record import CallRecord, OperatorRing
+from callmon.calls.rings import RingPolicy
+from callmon.store.models import Call, OperatorRingRow, RawEvent
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """A raw event waiting to be written."""
+
+    linkedid: str
+    event: CallEvent
+    source: str
+
+
+# CallRecord attributes stored one-to-one in a column of the same name.
+_SCALAR_FIELDS = (
+    "caller", "queue", "operator", "operator_interface", "offered_us", "answered_us", "ended_us",
+    "first_event_us", "ring_ms", "wait_ms", "rings", "within_limit", "outcome", "abandoned",
+    "abandoned_after_ms", "transferred", "transfer_target", "talk_ms", "hangup_cause",
+    "incomplete", "timed_by", "event_count",
+)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Store:
+    """Calls and raw events of one or more PBXs in one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def write_batch(self, pbx: str, events: Sequence[PendingEvent],
+                    calls: Sequence[tuple[CallRecord, str]], policy: RingPolicy) -> None:
+        """Raw events, then call records, atomically."""
+        if not events and not calls:
+            return
+        with Session(self.engine) as session, session.begin():
+            if events:
+                session.execute(insert(RawEvent), [_event_row(pbx, p) for p in events])
+            if calls:
+                self._upsert_calls(session, pbx, calls, policy)
+
+    def _upsert_calls(self, session: Session, pbx: str, calls: Sequence[tuple[CallRecord, str]],
+                      policy: RingPolicy) -> None:
+        latest = {record.linkedid: (record, source) for record, source in calls}
+        existing = {
+            row.linkedid: row
+            for row in session.scalars(
+                select(Call).where(Call.pbx == pbx, Call.linkedid.in_(list(latest)))
+                .options(selectinload(Call.rings_list))
+            )
+        }
+        for linkedid, (record, source) in latest.items():
+            row = existing.get(linkedid)
+            if row is None:
+                row = Call(pbx=pbx, linkedid=linkedid)
+                session.add(row)
+            _fill(row, record, source, policy)
+
+    def call_events(self, pbx: str, linkedid: str) -> list[CallEvent]:
+        """A call's stored events in arrival order, ready for ``build_call``."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(RawEvent.raw, RawEvent.received_us, RawEvent.timed_by)
+                .where(RawEvent.pbx == pbx, RawEvent.linkedid == linkedid).order_by(RawEvent.id)
+            ).all()
+        events = []
+        for raw, received_us, timed_by in rows:
+            event = event_from_raw(raw, received_us)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def stored_calls(self, since_us: int | None = None) -> list[tuple[str, str]]:
+        """(pbx, linkedid) of every call with raw events, optionally since a time."""
+        with Session(self.engine) as session:
+            query = select(RawEvent.pbx, RawEvent.linkedid).group_by(RawEvent.pbx, RawEvent.linkedid)
+            if since_us is not None:
+                query = query.having(func.max(RawEvent.ts_us) >= since_us)
+            return [(pbx, linkedid) for pbx, linkedid in session.execute(query).all()]
+
+    def unfinished_calls(self, pbx: str) -> list[str]:
+        """Linkedids with stored events but no call record: in progress at the last stop."""
+        with Session(self.engine) as session:
+            done = select(Call.linkedid).where(Call.pbx == pbx)
+            query = (select(RawEvent.linkedid).where(RawEvent.pbx == pbx, RawEvent.linkedid.not_in(done))
+                     .group_by(RawEvent.linkedid))
+            return list(session.scalars(query))
+
+    def calls(self, start_us: int | None = None, end_us: int | None = None,
+              operator: str | None = None) -> list[CallRecord]:
+        """Stored call records in time order, by the time the call was offered."""
+        return list(self.iter_calls(start_us, end_us, operator))
+
+    def iter_calls(self, start_us: int | None = None, end_us: int | None = None,
+                   operator: str | None = None) -> Iterator[CallRecord]:
+        with Session(self.engine) as session:
+            query = select(Call).options(selectinload(Call.rings_list)).order_by(
+                Call.first_event_us, Call.linkedid)
+            if start_us is not None:
+                query = query.where(Call.first_event_us >= start_us)
+            if end_us is not None:
+                query = query.where(Call.first_event_us < end_us)
+            if operator is not None:
+                rung = select(OperatorRingRow.call_id).where(OperatorRingRow.operator == operator)
+                query = query.where((Call.operator == operator) | Call.id.in_(rung))
+            for row in session.scalars(query):
+                yield to_record(row)
+
+    def count(self) -> tuple[int, int]:
+        """(calls, raw events) stored: a quick health figure."""
+        with Session(self.engine) as session:
+            calls = session.scalar(select(func.count()).select_from(Call)) or 0
+            events = session.scalar(select(func.count()).select_from(RawEvent)) or 0
+        return calls, events
+
+    def delete_all(self) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(OperatorRingRow))
+            session.execute(delete(Call))
+            session.execute(delete(RawEvent))
+
+
+def _event_row(pbx: str, pending: PendingEvent) -> dict[str, object]:
+    event = pending.event
+    return {
+        "pbx": pbx,
+        "linkedid": pending.linkedid,
+        "event": event.name[:64],
+        "ts_us": event.ts_us,
+        "timed_by": event.timed_by,
+        "received_us": event.received_us,
+        "source": pending.source[:255],
+        "synthetic": event.name in MARKERS,
+        "raw": event.message.raw.decode("utf-8", errors="replace"),
+    }
+
+
+def _fill(row: Call, rec: CallRecord, source: str, policy: RingPolicy) -> None:
+    row.source = source[:255]
+    for name in _SCALAR_FIELDS:
+        setattr(row, name, getattr(rec, name))
+    row.incomplete_reasons = list(rec.incomplete_reasons)
+    row.recordings = list(rec.recordings)
+    row.ring_policy = policy.describe()
+    row.computed_us = _now_us()
+    row.rings_list = [
+        OperatorRingRow(operator=r.operator, interface=r.interface, dest_uniqueid=r.dest_uniqueid,
+                        rung_us=r.rung_us, ended_us=r.ended_us, ring_ms=r.ring_ms, outcome=r.outcome,
+                        rings=r.rings, within_limit=r.within_limit)
+        for r in rec.operators_rung
+    ]
+
+
+def to_record(row: Call) -> CallRecord:
+    """A stored call as the same record the builder produced."""
+    rec = CallRecord(linkedid=row.linkedid)
+    for name in _SCALAR_FIELDS:
+        setattr(rec, name, getattr(row, name))
+    rec.incomplete_reasons = list(row.incomplete_reasons or [])
+    rec.recordings = list(row.recordings or [])
+    rec.operators_rung = [
+        OperatorRing(r.operator, r.interface, r.rung_us, r.ended_us, r.outcome, r.dest_uniqueid,
+                     r.rings, r.within_limit)
+        for r in row.rings_list
+    ]
+    return rec
+
+
+def chunks(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

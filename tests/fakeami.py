@@ -1,0 +1,362 @@
+"""Fake Asterisk AMI server on a real TCP socket, replaying real AMI captures.
+
+Why: the monitor must be tested against the byte stream Asterisk really sends
+(partial reads, drops, hung pings, list actions) without running Asterisk.
+The server runs its own asyncio loop in a background thread, so sync tests and
+async tests (any loop) can drive a real client against it.
+
+Pytest factory usage::
+
+    @pytest.fixture
+    def fake_ami() -> Iterator[Callable[..., FakeAmiServer]]:
+        servers: list[FakeAmiServer] = []
+
+        def make(**kwargs: Any) -> FakeAmiServer:
+            servers.append(FakeAmiServer(**kwargs).start())
+            return servers[-1]
+
+        yield make
+        for srv in servers:
+            srv.stop()
+
+    def test_x(fake_ami):
+        srv = fake_ami(capture=FIXTURES / "ami-capture-ring02-compliant.raw")
+        run_client("127.0.0.1", srv.port, "monitor", "monitor110")
+        srv.wait_for(lambda: srv.frames_sent == len(srv.frames))
+
+The replay cursor is shared by all connections (the capture is a timeline):
+a client reconnecting after a drop gets the rest, not the start again.
+One client at a time is assumed; `drop_now`/`send_raw`/`burst` act on the newest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any
+
+TERM = b"\r\n\r\n"
+# list actions: action -> (attribute holding the items, item event, complete event, message)
+_LISTS = {
+    "coreshowchannels": ("channels", "CoreShowChannel", "CoreShowChannelsComplete", "Channels will follow"),
+    "queuestatus": ("queue_entries", "QueueEntry", "QueueStatusComplete", "Queue status will follow"),
+}
+
+
+def capture_frames(data: bytes) -> list[bytes]:
+    """Split a capture into frames, each ending in CRLF CRLF; a leading banner line is dropped.
+
+    Why: lets tests compare what a client received with the capture frame by frame.
+    A trailing unterminated remainder is kept as the last frame.
+    """
+    first, sep, rest = data.partition(b"\r\n")
+    if sep and first and b":" not in first:  # banner "Asterisk Call Manager/x.y.z"
+        data = rest
+    frames: list[bytes] = []
+    start = 0
+    while (end := data.find(TERM, start)) != -1:
+        frames.append(data[start : end + 4])
+        start = end + 4
+    if start < len(data):
+        frames.append(data[start:])
+    return frames
+
+
+def event_frames(data: bytes) -> list[bytes]:
+    """Frames a logged-in client would see: no banner, login Response or final Goodbye."""
+    frames = capture_frames(data)
+    if frames and frames[0].startswith(b"Response:") and not _is_goodbye(frames[0]):
+        frames = frames[1:]
+    if frames and _is_goodbye(frames[-1]):
+        frames = frames[:-1]
+    return frames
+
+
+def _is_goodbye(frame: bytes) -> bool:
+    return frame.startswith(b"Response: Goodbye")
+
+
+def _frame(*pairs: tuple[str, str | None]) -> bytes:
+    """Build one AMI frame; headers whose value is None (e.g. no ActionID) are omitted."""
+    return "".join(f"{k}: {v}\r\n" for k, v in pairs if v is not None).encode() + b"\r\n"
+
+
+class _Conn:
+    """One client connection: a write lock keeps frames whole when actions interleave."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.lock = asyncio.Lock()
+        self.authed = False
+        self.task: asyncio.Task[Any] | None = asyncio.current_task()
+        self.replay: asyncio.Task[None] | None = None
+
+    async def send(self, data: bytes, chunk: int | None = None) -> None:
+        async with self.lock:
+            step = chunk or len(data) or 1
+            for i in range(0, len(data), step):
+                self.writer.write(data[i : i + step])
+                await self.writer.drain()
+
+
+class FakeAmiServer:
+    """AMI server on 127.0.0.1:<ephemeral> speaking the Asterisk 22 dialect (see module doc)."""
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        capture: bytes | str | os.PathLike[str] | None = None,
+        *,
+        username: str = "monitor",
+        secret: str = "monitor110",
+        banner: bytes = b"Asterisk Call Manager/11.0.0\r\n",
+        chunk_size: int | None = None,
+        frame_delay: float = 0.0,
+        drop_after_frames: int | None = None,
+        drop_loses_frames: int = 0,
+        answer_pings: bool = True,
+        hold_open_after_capture: bool = True,
+        replay_after_login: bool = True,
+    ) -> None:
+        if capture is not None and not isinstance(capture, bytes):
+            capture = Path(capture).read_bytes()
+        self.frames: list[bytes] = event_frames(capture) if capture else []
+        self.username, self.secret, self.banner = username, secret, banner
+        self.chunk_size, self.frame_delay = chunk_size, frame_delay
+        self.drop_after_frames, self.drop_loses_frames = drop_after_frames, drop_loses_frames
+        self.answer_pings = answer_pings
+        self.hold_open_after_capture = hold_open_after_capture
+        self.replay_after_login = replay_after_login
+        self.port = 0
+        self.logins: list[tuple[str, bool]] = []
+        self.actions: list[dict[str, str]] = []
+        self.connections = 0
+        self.frames_sent = 0
+        self.channels: list[dict[str, str]] = []
+        self.queue_entries: list[dict[str, str]] = []
+        self._pos = 0  # next capture frame to replay, shared across connections
+        self._dropped = False
+        self._conns: list[_Conn] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+
+    # ---- lifecycle (test thread) -------------------------------------------------
+    def start(self) -> FakeAmiServer:
+        """Start the loop thread and return once the socket listens."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fakeami", daemon=True)
+        self._thread.start()
+        self._call(self._listen())
+        return self
+
+    def stop(self) -> None:
+        """Abort all connections, close the listener and join the loop thread."""
+        if self._loop is None or self._thread is None:
+            return
+        self._call(self._shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> FakeAmiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- test-thread controls --------------------------------------------------------
+    def set_channels(self, channels: list[dict[str, str]]) -> None:
+        """Channels listed (in order) by the next CoreShowChannels."""
+        self.channels = [dict(c) for c in channels]
+
+    def set_queue_entries(self, entries: list[dict[str, str]]) -> None:
+        """Callers listed as QueueEntry events by the next QueueStatus."""
+        self.queue_entries = [dict(e) for e in entries]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        """Poll predicate from the test thread; raise TimeoutError if it never holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            time.sleep(0.005)
+
+    async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        """Like wait_for, but yields to the caller's event loop (for async tests)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            await asyncio.sleep(0.005)
+
+    def drop_now(self, lose_frames: int = 0) -> None:
+        """Abruptly close the current connection (no Goodbye); skip lose_frames events."""
+        self._call(self._abort(self._current(), lose_frames))
+
+    def send_raw(self, data: bytes) -> None:
+        """Inject arbitrary bytes (e.g. garbage) between frames to the current client."""
+        self._call(self._current().send(data))
+
+    def burst(self, frames: Iterable[bytes]) -> None:
+        """Send many frames to the current client in a single write."""
+        self._call(self._current().send(b"".join(frames)))
+
+    def start_replay(self) -> None:
+        """Start replaying on the current connection (for replay_after_login=False)."""
+        self._call(self._start_replay(self._current()))
+
+    def rewind(self, position: int = 0) -> None:
+        """Move the shared replay cursor (e.g. to replay the capture again)."""
+        self._pos = position
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        if self._loop is None:
+            coro.close()
+            raise RuntimeError("FakeAmiServer not started")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(5)
+
+    def _current(self) -> _Conn:
+        if not self._conns:
+            raise RuntimeError("no client connected")
+        return self._conns[-1]
+
+    # ---- loop thread ------------------------------------------------------------------
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        tasks = [t for c in self._conns for t in (c.task, c.replay) if t is not None]
+        for conn in list(self._conns):
+            conn.writer.transport.abort()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _abort(self, conn: _Conn, lose_frames: int = 0) -> None:
+        """Close without Goodbye (already-drained bytes still arrive); skip lost events."""
+        self._pos += lose_frames
+        if conn.replay is not None and conn.replay is not asyncio.current_task():
+            conn.replay.cancel()
+        async with conn.lock:
+            conn.writer.transport.abort()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Conn(writer)
+        self._conns.append(conn)
+        self.connections += 1
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # make chunks real writes
+        writer.transport.set_write_buffer_limits(0)  # drain() == handed to kernel, so a
+        # drop after N frames never loses buffered frames when the transport is aborted
+        try:
+            await conn.send(self.banner)
+            while (action := await self._read_action(reader)) is not None:
+                if not await self._dispatch(conn, action):
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            if conn.replay is not None:
+                conn.replay.cancel()
+            writer.close()
+            self._conns.remove(conn)
+
+    async def _read_action(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
+        """Read header lines up to a blank line (CRLF or bare LF, as Asterisk accepts)."""
+        headers: dict[str, str] = {}
+        while True:
+            line = await reader.readline()
+            if not line:
+                return None
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            if not text:
+                if headers:
+                    return headers
+                continue
+            key, _, value = text.partition(":")
+            headers[key.strip()] = value.strip()
+
+    async def _dispatch(self, conn: _Conn, action: dict[str, str]) -> bool:
+        """Answer one action like Asterisk; False means close the connection."""
+        low = {k.lower(): v for k, v in action.items()}
+        self.actions.append({k: "***" if k.lower() == "secret" else v for k, v in action.items()})
+        name, aid = low.get("action", "").lower(), low.get("actionid")
+
+        def reply(resp: str, *rest: tuple[str, str | None]) -> bytes:
+            return _frame(("Response", resp), ("ActionID", aid), *rest)
+
+        if not name:
+            await conn.send(reply("Error", ("Message", "Missing action in request")))
+        elif name == "login":
+            user = low.get("username", "")
+            ok = user.lower() == self.username.lower() and low.get("secret") == self.secret
+            self.logins.append((user, ok))
+            if not ok:
+                await conn.send(reply("Error", ("Message", "Authentication failed")))
+                return False
+            conn.authed = True
+            await conn.send(reply("Success", ("Message", "Authentication accepted")))
+            if self.replay_after_login:
+                await self._start_replay(conn)
+        elif name == "logoff":
+            await conn.send(reply("Goodbye", ("Message", "Thanks for all the fish.")))
+            return False
+        elif not conn.authed and name != "challenge":
+            await conn.send(reply("Error", ("Message", "Permission denied")))
+        elif name == "ping":
+            if self.answer_pings:
+                await conn.send(reply("Success", ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")))
+        elif name in _LISTS:
+            attr, event, done, msg = _LISTS[name]
+            items: list[dict[str, str]] = getattr(self, attr)
+            out = [reply("Success", ("EventList", "start"), ("Message", msg))]
+            out += [_frame(("Event", event), ("ActionID", aid), *it.items()) for it in items]
+            out.append(
+                _frame(("Event", done), ("ActionID", aid), ("EventList", "Complete"), ("ListItems", str(len(items))))
+            )
+            for frame in out:  # separate frames: replay events may interleave between them
+                await conn.send(frame)
+        else:
+            await conn.send(reply("Error", ("Message", "Invalid/unknown command")))
+        return True
+
+    async def _start_replay(self, conn: _Conn) -> None:
+        if conn.replay is None and self.frames:
+            conn.replay = asyncio.get_running_loop().create_task(self._replay(conn))
+
+    async def _replay(self, conn: _Conn) -> None:
+        """Stream capture frames from the shared cursor, one whole frame per lock hold."""
+        sent = 0
+        try:
+            while True:
+                if self.drop_after_frames is not None and not self._dropped and sent >= self.drop_after_frames:
+                    self._dropped = True
+                    await self._abort(conn, self.drop_loses_frames)
+                    return
+                if self._pos >= len(self.frames):
+                    break
+                if sent and self.frame_delay:
+                    await asyncio.sleep(self.frame_delay)
+                await conn.send(self.frames[self._pos], self.chunk_size)
+                self._pos += 1
+                self.frames_sent += 1
+                sent += 1
+                await asyncio.sleep(0)  # let pending actions get their answer between frames
+            if not self.hold_open_after_capture:
+                async with conn.lock:
+                    conn.writer.close()
+        except ConnectionError:
+            pass
