@@ -1,0 +1,55 @@
+"""Ring policy arithmetic and the call tracker's life cycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from callmon.calls.events import EVICTED, STREAM_END
+from callmon.calls.rings import RingPolicy
+from callmon.calls.tracker import CallTracker
+from tests.callbuilders import ev
+
+
+@pytest.mark.parametrize(("ring_ms", "rings", "lenient", "strict"), [
+    (0, 1, True, True), (4999, 1, True, True), (5000, 2, True, True), (10999, 3, True, True),
+    (11000, 3, True, False), (14999, 3, True, False), (15000, 4, False, False), (30032, 7, False, False),
+])
+def test_cadence_1s_on_4s_off(ring_ms: int, rings: int, lenient: bool, strict: bool) -> None:
+    assert RingPolicy().rings(ring_ms) == rings
+    assert RingPolicy().within_limit(ring_ms) is lenient
+    assert RingPolicy(reading="strict").within_limit(ring_ms) is strict
+
+
+def test_other_cadences_and_bad_policies() -> None:
+    uk = RingPolicy(on_ms=2000, off_ms=4000, limit=4)  # 0.4 s on 0.2 on 2 s off would differ; any cadence works
+    assert uk.limit_ms == 24000 and uk.rings(23999) == 4
+    with pytest.raises(ValueError):
+        RingPolicy(reading="loose")
+    with pytest.raises(ValueError):
+        RingPolicy(limit=0)
+
+
+def test_tracker_finishes_on_last_hangup_and_keeps_calls_apart() -> None:
+    tracker = CallTracker()
+    a = [ev("Newchannel", 1, Uniqueid="a", Linkedid="a"), ev("Newchannel", 2, Uniqueid="a2", Linkedid="a")]
+    b = [ev("Newchannel", 1.5, Uniqueid="b", Linkedid="b")]
+    for e in a + b:
+        assert tracker.add(e, e.linkedid or "") == []
+    assert tracker.add(ev("Hangup", 3, Uniqueid="a2", Linkedid="a"), "a") == []
+    (done,) = tracker.add(ev("Hangup", 4, Uniqueid="a", Linkedid="a"), "a")
+    assert done.linkedid == "a" and len(done.events) == 4 and not done.update
+    assert tracker.active_linkedids() == ["b"]
+    (late,) = tracker.add(ev("Cdr", 5, Uniqueid="a", Linkedid="a"), "a")
+    assert late.update and len(late.events) == 5
+
+
+def test_tracker_ttl_eviction_and_end_of_stream() -> None:
+    tracker = CallTracker(ttl_seconds=60)
+    tracker.add(ev("Newchannel", 100, Uniqueid="x", Linkedid="x"), "x")
+    tracker.add(ev("Newchannel", 150, Uniqueid="y", Linkedid="y"), "y")
+    assert tracker.sweep(int(159e6)) == []
+    (evicted,) = tracker.sweep(int(161e6))
+    assert evicted.linkedid == "x" and evicted.events[-1].name == EVICTED
+    (rest,) = tracker.end_of_stream(int(170e6), "test")
+    assert rest.linkedid == "y" and rest.events[-1].name == STREAM_END
+    assert tracker.in_progress == 0
