@@ -1,0 +1,108 @@
+"""The store on SQLite and PostgreSQL: migrations, raw events first, recompute, idempotence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from callmon.calls.builder import build_call
+from callmon.calls.rings import RingPolicy
+from callmon.pipeline import CallPipeline
+from callmon.sources.ami_protocol import Message
+from callmon.sources.replay import read_capture
+from callmon.store.db import open_store
+from callmon.store.repository import Store
+from tests.conftest import ASTERISK
+
+MIXED = ASTERISK / "ami-capture-mixed-session-autofill-no.raw"
+
+
+def replay(store: Store, path: Path, policy: RingPolicy | None = None, limit: int | None = None) -> CallPipeline:
+    pipeline = CallPipeline(store, policy or RingPolicy(), source=f"replay:{path.name}", batch_events=500)
+    for n, item in enumerate(read_capture(path)):
+        if limit is not None and n >= limit:
+            break
+        if isinstance(item, Message):
+            pipeline.feed(item, 0)
+    return pipeline
+
+
+def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
+    engine = open_store(db_url)
+    open_store(db_url)  # second start: nothing to do, no error
+    tables = set(inspect(engine).get_table_names())
+    assert {"calls", "operator_rings", "raw_events", "alembic_version"} <= tables
+    with engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
+
+
+def test_replay_stores_every_call_with_its_raw_events(db_url: str) -> None:
+    store = Store(open_store(db_url))
+    pipeline = replay(store, MIXED)
+    pipeline.end_of_stream("end")
+    calls, events = store.count()
+    assert calls == 10
+    # every event naming a call; DeviceStateChange, QueueMemberStatus, BridgeCreate... name none
+    assert pipeline.events_without_call == 182
+    assert events == 1944 - 182
+    stored = {r.linkedid: r for r in store.calls()}
+    m06 = stored["1795357596.16"]
+    assert m06.operator == "op1002" and m06.ring_ms == 6008 and m06.wait_ms == 61064
+    assert [(r.operator, r.outcome) for r in m06.operators_rung] == [("op1001", "no_answer"), ("op1002", "answered")]
+
+
+def test_replaying_twice_does_not_duplicate_calls(db_url: str) -> None:
+    store = Store(open_store(db_url))
+    for _ in range(2):
+        replay(store, ASTERISK / "ami-capture-ring07-noncompliant.raw").end_of_stream("end")
+    assert store.count()[0] == 1
+
+
+def test_recompute_from_stored_events_gives_the_same_records(db_url: str) -> None:
+    store = Store(open_store(db_url))
+    replay(store, MIXED).end_of_stream("end")
+    before = {r.linkedid: r.to_json() for r in store.calls()}
+    strict = RingPolicy(reading="strict")
+    for pbx, linkedid in store.stored_calls():
+        events = store.call_events(pbx, linkedid)
+        record = build_call(linkedid, events, RingPolicy())
+        assert record.to_json() == before[linkedid]
+        store.write_batch(pbx, [], [(build_call(linkedid, events, strict), "recompute")], strict)
+    after = {r.linkedid: r for r in store.calls()}
+    assert after["1795357582.14"].within_limit is False  # 12.013 s: within 3 rings only when lenient
+    assert before["1795357582.14"]["within_limit"] is True
+    assert store.count()[0] == 10
+
+
+def test_a_call_cut_off_by_the_end_of_a_capture_is_stored_incomplete(db_url: str) -> None:
+    store = Store(open_store(db_url))
+    pipeline = replay(store, ASTERISK / "ami-capture-ring02-compliant.raw", limit=120)
+    pipeline.flush()
+    assert store.count()[0] == 0
+    assert store.unfinished_calls("asterisk") == ["1795357773.0"]
+    pipeline.end_of_stream("capture truncated")
+    (record,) = store.calls()
+    assert record.incomplete and any("ended before the call did" in r for r in record.incomplete_reasons)
+    assert store.unfinished_calls("asterisk") == []
+    events = store.call_events("asterisk", "1795357773.0")
+    assert events[-1].name == "CallmonStreamEnd"
+
+
+def test_month_and_operator_filters(db_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from callmon.timeutil import month_range
+
+    store = Store(open_store(db_url))
+    replay(store, MIXED).end_of_stream("end")
+    nov = month_range("2026-11", ZoneInfo("Asia/Shanghai"))
+    assert len(store.calls(*nov)) == 10
+    assert store.calls(*month_range("2026-10", ZoneInfo("Asia/Shanghai"))) == []
+    op3 = store.calls(operator="op1003")
+    assert sorted(r.caller or "" for r in op3) == ["13861000003", "13861000007"]
+    op1 = store.calls(operator="op1001")  # answered m01 and m09, let m06 ring out
+    assert sorted(r.caller or "" for r in op1) == ["13861000001", "13861000006", "13861000009"]
