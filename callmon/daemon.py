@@ -76,6 +76,7 @@ class Daemon:
             stopper.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             self.stop.set()
+            self.queue.put_nowait(("stop", None, 0))  # after every event already received
             await asyncio.gather(consumer, return_exceptions=True)
             self._drain()
             await asyncio.to_thread(self.pipeline.flush)
@@ -96,14 +97,19 @@ class Daemon:
 
     def _drain(self) -> None:
         while not self.queue.empty():
-            self._apply(*self.queue.get_nowait())
+            kind, payload, at_us = self.queue.get_nowait()
+            if kind != "stop":
+                self._apply(kind, payload, at_us)
 
     async def _consume(self) -> None:
         flush_every = self.cfg.store.flush_seconds
         last_flush = last_sweep = time.monotonic()
-        while not self.stop.is_set():
+        while True:
             try:
-                self._apply(*await asyncio.wait_for(self.queue.get(), timeout=flush_every))
+                kind, payload, at_us = await asyncio.wait_for(self.queue.get(), timeout=flush_every)
+                if kind == "stop":
+                    return
+                self._apply(kind, payload, at_us)
             except TimeoutError:
                 pass
             now = time.monotonic()

@@ -123,6 +123,8 @@ class FakeAmiServer:
         answer_pings: bool = True,
         hold_open_after_capture: bool = True,
         replay_after_login: bool = True,
+        port: int = 0,
+        channels_from_replay: bool = False,
     ) -> None:
         if capture is not None and not isinstance(capture, bytes):
             capture = Path(capture).read_bytes()
@@ -133,7 +135,8 @@ class FakeAmiServer:
         self.answer_pings = answer_pings
         self.hold_open_after_capture = hold_open_after_capture
         self.replay_after_login = replay_after_login
-        self.port = 0
+        self.port = port  # 0: an ephemeral port, known after start()
+        self.channels_from_replay = channels_from_replay  # CoreShowChannels as Asterisk would answer now
         self.logins: list[tuple[str, bool]] = []
         self.actions: list[dict[str, str]] = []
         self.connections = 0
@@ -176,6 +179,19 @@ class FakeAmiServer:
     def set_channels(self, channels: list[dict[str, str]]) -> None:
         """Channels listed (in order) by the next CoreShowChannels."""
         self.channels = [dict(c) for c in channels]
+
+    def alive_channels(self) -> list[dict[str, str]]:
+        """Channels created and not yet hung up in the frames replayed so far (lost ones included)."""
+        alive: dict[str, dict[str, str]] = {}
+        for frame in self.frames[: self._pos]:
+            fields = dict(line.split(": ", 1) for line in frame.decode("utf-8", "replace").split("\r\n")
+                          if ": " in line)
+            uid = fields.get("Uniqueid")
+            if fields.get("Event") == "Newchannel" and uid:
+                alive[uid] = {k: fields[k] for k in ("Channel", "Uniqueid", "Linkedid", "CallerIDNum") if k in fields}
+            elif fields.get("Event") == "Hangup" and uid:
+                alive.pop(uid, None)
+        return list(alive.values())
 
     def set_queue_entries(self, entries: list[dict[str, str]]) -> None:
         """Callers listed as QueueEntry events by the next QueueStatus."""
@@ -230,7 +246,7 @@ class FakeAmiServer:
 
     # ---- loop thread ------------------------------------------------------------------
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -322,6 +338,8 @@ class FakeAmiServer:
         elif name in _LISTS:
             attr, event, done, msg = _LISTS[name]
             items: list[dict[str, str]] = getattr(self, attr)
+            if attr == "channels" and self.channels_from_replay:
+                items = self.alive_channels()
             out = [reply("Success", ("EventList", "start"), ("Message", msg))]
             out += [_frame(("Event", event), ("ActionID", aid), *it.items()) for it in items]
             out.append(

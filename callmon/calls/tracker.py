@@ -63,6 +63,7 @@ class CallTracker:
         self.grace_us = int(grace_seconds * 1_000_000)
         self.max_recent = max_recent
         self._active: dict[str, _Call] = {}
+        self._suspect: set[str] = set()  # in progress across a gap: the snapshot decides their fate
         self._recent: OrderedDict[str, _Call] = OrderedDict()
 
     @property
@@ -96,6 +97,7 @@ class CallTracker:
 
     def _finish(self, call: _Call, *markers: CallEvent) -> Finished:
         call.events.extend(markers)
+        self._suspect.discard(call.linkedid)
         del self._active[call.linkedid]
         call.finished_us = call.last_seen_us
         self._recent[call.linkedid] = call
@@ -121,28 +123,35 @@ class CallTracker:
         """The connection dropped: every call in progress has a hole in its events."""
         added = []
         for call in self._active.values():
+            self._suspect.add(call.linkedid)
             gap = marker(GAP, call.linkedid, lost_us, Detail=detail)
             call.events.append(gap)
             added.append(gap)
         return added
 
     def reconcile(self, snapshot: dict[str, list[CallEvent]], now_us: int) -> tuple[list[Finished], list[CallEvent]]:
-        """After a reconnect: end calls whose channels are gone, adopt calls first seen now.
+        """After a (re)connect: end gap-crossing calls whose channels are gone, adopt unknown ones.
+
+        Calls first seen in the current session are live by definition and left
+        alone: their events arrived before the snapshot's reply.
 
         ``snapshot`` maps Linkedid to the CoreShowChannel (and similar) events
         for it.  Returns the finished calls and the events added to calls.
         """
         finished = []
-        for call in list(self._active.values()):
-            if call.linkedid not in snapshot:
+        suspects, self._suspect = self._suspect, set()
+        for linkedid in suspects:
+            call = self._active.get(linkedid)
+            if call is not None and linkedid not in snapshot:  # it ended while we could not see it
                 finished.append(self._finish(call))
         added: list[CallEvent] = []
         for linkedid, events in snapshot.items():
             if linkedid in self._recent:  # ended while the snapshot was being taken
                 continue
             call = self._active.get(linkedid)
-            if call is not None:  # channels that vanished during the gap will send no Hangup
-                call.alive &= {u for u in (e.get("Uniqueid") for e in events) if u}
+            if call is not None:
+                if linkedid in suspects:  # channels that vanished during the gap will send no Hangup
+                    call.alive &= {u for u in (e.get("Uniqueid") for e in events) if u}
             else:
                 first = marker(SNAPSHOT, linkedid, now_us, Detail="in progress when callmon connected")
                 added.append(first)

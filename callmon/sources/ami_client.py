@@ -95,16 +95,17 @@ class AmiSession:
         action_id = f"callmon-login-{next(self._ids)}"
         await self._send("Login", [("ActionID", action_id), ("Username", username), ("Secret", secret),
                                    ("Events", "on")])
-        while True:
+        logged_in = False
+        while not logged_in:
             for item in await self._read_items():
                 if isinstance(item, Banner):
                     self.version = item.version
                 elif isinstance(item, Message) and item.kind == "Response" and item.get("ActionID") == action_id:
                     if item.name.lower() != "success":
                         raise AmiAuthError(f"AMI login as {username!r} refused: {item.get('Message', item.name)}")
-                    return
+                    logged_in = True
                 elif isinstance(item, Message):
-                    self._buffered.append(item)
+                    self._buffered.append(item)  # events in the same read as the response: keep, in order
                 elif isinstance(item, Garbage) and self.version is None:
                     raise AmiConnectionLost(f"not an AMI server: {item.describe()}")
 
