@@ -1,3 +1,5 @@
-from callmon.cli import main
 import sys
+
+from callmon.cli import main
+
 sys.exit(main())

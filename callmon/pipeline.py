@@ -68,7 +68,7 @@ class CallPipeline:
             for linkedid in linkedids:
                 self._events.append(PendingEvent(linkedid, event, self.source))
                 self._finished(self.tracker.add(event, linkedid))
-        except Exception:  # noqa: BLE001 - one bad event must not stop the daemon
+        except Exception:
             self.errors += 1
             log.exception("skipped event %s at byte %d", message.name, message.offset)
         if len(self._events) >= self.batch_events:
@@ -102,7 +102,7 @@ class CallPipeline:
         for item in finished:
             try:
                 record = build_call(item.linkedid, item.events, self.policy)
-            except Exception as exc:  # noqa: BLE001 - a call that cannot be computed is still accounted for
+            except Exception as exc:
                 self.errors += 1
                 log.exception("could not compute call %s", item.linkedid)
                 record = CallRecord(linkedid=item.linkedid, incomplete=True, outcome="unknown",

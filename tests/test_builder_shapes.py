@@ -22,7 +22,7 @@ def caller_channel(t: float, uid: str = "1800000000.1", state: str = "Ring") -> 
 
 def test_sip_ring_group_dial_without_queue() -> None:
     lid = "1800000000.1"
-    events = caller_channel(T0) + [
+    events = [*caller_channel(T0),
         ev("Newchannel", T0 + 0.1, Channel="PJSIP/1001-00000002", Uniqueid="1800000000.2", Linkedid=lid),
         ev("Newchannel", T0 + 0.1, Channel="PJSIP/1002-00000003", Uniqueid="1800000000.3", Linkedid=lid),
         ev("DialBegin", T0 + 0.2, Channel="PJSIP/trunk-00000001", Uniqueid=lid, Linkedid=lid,
@@ -55,7 +55,7 @@ def test_sip_ring_group_dial_without_queue() -> None:
 
 def test_dial_through_a_local_channel_counts_only_the_phones() -> None:
     lid = "1800000000.1"
-    events = caller_channel(T0) + [
+    events = [*caller_channel(T0),
         ev("Newchannel", T0 + 0.1, Channel="Local/grp@ring-00000001;1", Uniqueid="a1", Linkedid=lid),
         ev("Newchannel", T0 + 0.1, Channel="Local/grp@ring-00000001;2", Uniqueid="a2", Linkedid=lid),
         ev("LocalBridge", T0 + 0.1, LocalOneUniqueid="a1", LocalTwoUniqueid="a2", LocalOneLinkedid=lid),
@@ -78,7 +78,7 @@ def test_dial_through_a_local_channel_counts_only_the_phones() -> None:
 def test_ringall_queue_with_chinese_member_names() -> None:
     lid = "1800000000.1"
     q = {"Channel": "PJSIP/trunk-00000001", "Uniqueid": lid, "Linkedid": lid, "Queue": "110"}
-    events = caller_channel(T0, state="Up") + [
+    events = [*caller_channel(T0, state="Up"),
         ev("Newstate", T0 + 0.05, Channel="PJSIP/trunk-00000001", Uniqueid=lid, Linkedid=lid,
            ChannelStateDesc="Up"),  # Answer() before Queue(): the caller leg goes Up, nobody answered yet
         ev("QueueCallerJoin", T0 + 0.1, CallerIDNum="13800138000", Position="1", **q),
@@ -103,7 +103,7 @@ def test_ringall_queue_with_chinese_member_names() -> None:
 def test_abandoned_while_ringing_past_the_limit() -> None:
     lid = "1800000000.1"
     q = {"Uniqueid": lid, "Linkedid": lid, "Queue": "110"}
-    events = caller_channel(T0) + [
+    events = [*caller_channel(T0),
         ev("QueueCallerJoin", T0 + 0.1, CallerIDNum="13800138000", **q),
         ev("AgentCalled", T0 + 0.2, DestUniqueid="d1", MemberName="op9", **q),
         ev("QueueCallerAbandon", T0 + 20.1, HoldTime="20", **q),
@@ -154,7 +154,7 @@ def test_gap_and_missing_start_make_the_call_incomplete() -> None:
 def test_call_still_ringing_when_events_stop_is_incomplete() -> None:
     lid = "1800000000.1"
     q = {"Uniqueid": lid, "Linkedid": lid, "Queue": "110"}
-    events = caller_channel(T0) + [ev("QueueCallerJoin", T0 + 0.1, **q),
+    events = [*caller_channel(T0),ev("QueueCallerJoin", T0 + 0.1, **q),
                                    ev("AgentCalled", T0 + 0.2, DestUniqueid="d1", MemberName="op1", **q)]
     rec = build_call(lid, events, P)
     assert rec.incomplete and rec.outcome == "unanswered"

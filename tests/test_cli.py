@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from callmon.calls.record import REPLAY_JSON_KEYS
 from tests.conftest import ASTERISK, all_ground_truth_calls
@@ -57,7 +55,8 @@ def test_stats_json_per_operator(db_url: str) -> None:
     ops = {o["operator"]: o for o in stats["operators"]}
     assert (ops["op1003"]["answered"], ops["op1003"]["within_ring_limit_pct"]) == (2, 0.0)
     assert ops["op1003"]["ring_seconds"] == {"mean": 25.026, "median": 25.026, "p90": 29.031}
-    assert (ops["op1002"]["offered"], ops["op1002"]["answered"], ops["op1002"]["answered_within_10s_pct"]) == (5, 5, 80.0)
+    op2 = ops["op1002"]
+    assert (op2["offered"], op2["answered"], op2["answered_within_10s_pct"]) == (5, 5, 80.0)
     assert (ops["op1001"]["offered"], ops["op1001"]["no_answer"], ops["op1001"]["abandoned"]) == (9, 2, 1)
     center = stats["center"]
     assert (center["calls_offered"], center["answered"], center["abandoned"]) == (16, 13, 3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 REPLAY_JSON_KEYS = (
@@ -62,7 +62,7 @@ class CallRecord:
     event_count: int = 0
     first_event_us: int | None = None
 
-    def to_json(self, tz: tzinfo = timezone.utc) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo = UTC) -> dict[str, Any]:
         """The ``replay --json`` / ``calls --json`` object, exactly its keys."""
         return {
             "linkedid": self.linkedid,
@@ -102,7 +102,7 @@ def seconds(value_ms: int | None) -> float | None:
     return None if value_ms is None else round(value_ms / 1000, 3)
 
 
-def iso(us: int | None, tz: tzinfo = timezone.utc) -> str | None:
+def iso(us: int | None, tz: tzinfo = UTC) -> str | None:
     """ISO 8601 with milliseconds and the UTC offset."""
     if us is None:
         return None

@@ -145,8 +145,9 @@ def format_table(stats: dict[str, Any]) -> str:
     lines = ["  ".join(_pad(cell, widths[i], i) for i, cell in enumerate(r)) for r in rows]
     policy = stats["ring_policy"]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"ring limit: {policy['limit']} rings ({policy['reading']}: answered in < {policy['limit_seconds']:g} s);"
-                 f" abandon rate {f(c['abandon_rate_pct'])}%; incomplete calls {c['incomplete']}")
+    lines.append(f"ring limit: {policy['limit']} rings ({policy['reading']}: answered in "
+                 f"< {policy['limit_seconds']:g} s); abandon rate {f(c['abandon_rate_pct'])}%;"
+                 f" incomplete calls {c['incomplete']}")
     return "\n".join(lines)
 
 

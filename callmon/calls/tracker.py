@@ -113,7 +113,7 @@ class CallTracker:
                 silent = (now_us - call.last_seen_us) // 1_000_000
                 done.append(self._finish(call, marker(EVICTED, call.linkedid, now_us, Detail=f"silent {silent} s")))
         while self._recent:
-            linkedid, call = next(iter(self._recent.items()))
+            call = next(iter(self._recent.values()))
             if call.finished_us is None or now_us - call.finished_us <= self.grace_us:
                 break
             self._recent.popitem(last=False)

@@ -50,7 +50,7 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     try:
         command.upgrade(alembic_config(engine), "head")
-    except Exception as exc:  # noqa: BLE001 - report any driver error the same way
+    except Exception as exc:
         raise StoreError(f"cannot migrate database {safe_url(engine)}: {exc}") from exc
 
 
@@ -64,7 +64,7 @@ def open_store(url: str) -> Engine:
     """Engine for ``url`` with the schema migrated to head."""
     try:
         engine = create_db_engine(url)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise StoreError(f"bad database URL {url!r}: {exc}") from exc
     migrate(engine)
     log.debug("store open: %s", safe_url(engine))

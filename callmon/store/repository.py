@@ -81,11 +81,11 @@ class Store:
         """A call's stored events in arrival order, ready for ``build_call``."""
         with Session(self.engine) as session:
             rows = session.execute(
-                select(RawEvent.raw, RawEvent.received_us, RawEvent.timed_by)
+                select(RawEvent.raw, RawEvent.received_us)
                 .where(RawEvent.pbx == pbx, RawEvent.linkedid == linkedid).order_by(RawEvent.id)
             ).all()
         events = []
-        for raw, received_us, timed_by in rows:
+        for raw, received_us in rows:
             event = event_from_raw(raw, received_us)
             if event is not None:
                 events.append(event)
