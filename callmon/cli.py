@@ -52,9 +52,11 @@ def cmd_replay(cfg: Config, args: argparse.Namespace) -> int:
         pipeline = CallPipeline(store, cfg.rings.policy(), pbx=args.pbx or cfg.ami.pbx,
                                 source=f"replay:{Path(path).name}", on_call=on_call,
                                 batch_events=cfg.store.batch_events)
-        for item in read_capture(Path(path)):
+        for count, item in enumerate(read_capture(Path(path)), 1):
             if isinstance(item, Message):
                 pipeline.feed(item, None)
+            if count % 10_000 == 0:  # the TTL runs on the capture's own clock
+                pipeline.sweep(pipeline.last_event_us)
         pipeline.end_of_stream(f"end of capture {Path(path).name}")
         total += pipeline.calls_done
         log.info("%s: %d events, %d calls", path, pipeline.events_seen, pipeline.calls_done)

@@ -90,3 +90,10 @@ def test_config_command_masks_the_secret(tmp_path: Path) -> None:
 def test_log_level_from_config(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, '[log]\nlevel = "DEBUG"\n'), env={})
     assert logging.getLevelName(cfg.log.level) == logging.DEBUG
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).parents[1] / "systemd" / "callmon.toml.example"
+    cfg = load_config(example, env={"CALLMON_AMI_SECRET": "x"})  # the secret file exists only when installed
+    assert cfg.database.url == "sqlite:////var/lib/callmon/callmon.db"
+    assert cfg.rings.policy().limit_ms == 15000
