@@ -8,7 +8,7 @@ printed with the measured evidence.  Library internals (``_thread``,
 ``_socket``, ``_next_pack``) are only *read* or driven, never patched, except
 that ``client.connect`` is wrapped to count connection attempts.
 
-Usage: ``.venv/bin/python bench/ami_library_fit.py [--json]`` (about 30 s).
+Usage: ``.venv/bin/python bench/ami_library_fit.py [--json]`` (about 20 s).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO))
 from asterisk.ami import AMIClient  # noqa: E402
 
 from callmon.calls.rings import RingPolicy  # noqa: E402
-from callmon.pipeline import CallPipeline  # noqa: E402
+from callmon.pipeline import CallPipeline, tune_gc  # noqa: E402
 from callmon.sources.ami_protocol import Garbage, Message, StreamParser  # noqa: E402
 from callmon.store.db import open_store  # noqa: E402
 from callmon.store.repository import Store  # noqa: E402
@@ -227,7 +227,8 @@ def current_rss_mib() -> float:
 
 
 def end_to_end(stream: bytes, store: Store | None) -> tuple[int, dict[str, Any]]:
-    """Our parser feeding every Message to CallPipeline, as ``callmon replay`` does."""
+    """Our parser feeding every Message to CallPipeline, as ``callmon replay`` does (GC tuned alike)."""
+    tune_gc()
     pipeline = CallPipeline(store, RingPolicy(), source="bench", batch_events=5000)
     parser = StreamParser(expect_banner=True)
     start = time.perf_counter()

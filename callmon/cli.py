@@ -21,7 +21,7 @@ from callmon.calls.record import CallRecord
 from callmon.calls.stats import format_table, operator_stats
 from callmon.config import Config, ConfigError, describe, load_config
 from callmon.logs import register_secret, setup_logging
-from callmon.pipeline import CallPipeline
+from callmon.pipeline import CallPipeline, tune_gc
 from callmon.sources.ami_client import AmiAuthError
 from callmon.sources.ami_protocol import Message
 from callmon.sources.replay import NotAmiError, read_capture
@@ -45,6 +45,7 @@ def _print_json(obj: Any) -> None:
 def cmd_replay(cfg: Config, args: argparse.Namespace) -> int:
     """Replay capture files through the live pipeline into the store."""
     store = _store(cfg)
+    tune_gc()
     tz = cfg.tz
     on_call: Callable[[CallRecord], None] | None = (lambda r: _print_json(r.to_json(tz))) if args.json else None
     total = 0
@@ -126,7 +127,9 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
     if not cfg.ami.secret:
         log.warning("no AMI secret configured (ami.secret, CALLMON_AMI_SECRET or ami.secret_file)")
-    return asyncio.run(Daemon(cfg, _store(cfg)).run())
+    store = _store(cfg)
+    tune_gc()
+    return asyncio.run(Daemon(cfg, store).run())
 
 
 def cmd_config(cfg: Config, args: argparse.Namespace) -> int:

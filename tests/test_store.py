@@ -106,3 +106,19 @@ def test_month_and_operator_filters(db_url: str) -> None:
     assert sorted(r.caller or "" for r in op3) == ["13861000003", "13861000007"]
     op1 = store.calls(operator="op1001")  # answered m01 and m09, let m06 ring out
     assert sorted(r.caller or "" for r in op1) == ["13861000001", "13861000006", "13861000009"]
+
+
+def test_a_late_event_rebuilds_the_finished_call_from_the_store(db_url: str) -> None:
+    from tests.callbuilders import ev
+
+    store = Store(open_store(db_url))
+    pipeline = replay(store, ASTERISK / "ami-capture-ring07-noncompliant.raw")
+    pipeline.flush()
+    (before,) = store.calls()
+    late = ev("BlindTransfer", 1795357839.0, Result="Success", TransfererLinkedid="1795357820.0",
+              TransfereeLinkedid="1795357820.0", Extension="119", Context="transfer")
+    pipeline.feed(late.message, 0)
+    pipeline.flush()
+    (after,) = store.calls()
+    assert after.event_count == before.event_count + 1
+    assert after.transferred and after.transfer_target == "119@transfer" and not before.transferred

@@ -5,7 +5,8 @@ on when its last channel hangs up.  State is evicted at that point, after a
 TTL for calls whose end is never seen, and on reconnect for calls whose
 channels vanished while callmon was disconnected.  It keeps a finished call's
 events for a short grace period so a late event updates the call instead of
-starting a phantom one.
+starting a phantom one (only its Linkedid is kept: the caller rebuilds such a
+call from the stored events, so finished calls cost no memory).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ class _Call:
     alive: set[str] = field(default_factory=set)
     hungup: set[str] = field(default_factory=set)
     last_seen_us: int = 0
-    finished_us: int | None = None
 
 
 @dataclass(slots=True)
@@ -51,7 +51,7 @@ class Finished:
 
     linkedid: str
     events: list[CallEvent]
-    update: bool = False  # True when a late event re-opened an already finished call
+    update: bool = False  # a late event for a finished call: ``events`` holds only that event
 
 
 class CallTracker:
@@ -64,7 +64,7 @@ class CallTracker:
         self.max_recent = max_recent
         self._active: dict[str, _Call] = {}
         self._suspect: set[str] = set()  # in progress across a gap: the snapshot decides their fate
-        self._recent: OrderedDict[str, _Call] = OrderedDict()
+        self._recent: OrderedDict[str, int] = OrderedDict()  # finished Linkedid -> when
 
     @property
     def in_progress(self) -> int:
@@ -77,10 +77,8 @@ class CallTracker:
         """Record one event of one call; return the calls it finished."""
         call = self._active.get(linkedid)
         if call is None:
-            late = self._recent.get(linkedid)
-            if late is not None:
-                late.events.append(event)
-                return [Finished(linkedid, list(late.events), update=True)]
+            if linkedid in self._recent:
+                return [Finished(linkedid, [event], update=True)]
             call = self._active[linkedid] = _Call(linkedid)
         call.events.append(event)
         call.last_seen_us = max(call.last_seen_us, event.ts_us)
@@ -99,8 +97,7 @@ class CallTracker:
         call.events.extend(markers)
         self._suspect.discard(call.linkedid)
         del self._active[call.linkedid]
-        call.finished_us = call.last_seen_us
-        self._recent[call.linkedid] = call
+        self._recent[call.linkedid] = call.last_seen_us
         while len(self._recent) > self.max_recent:
             self._recent.popitem(last=False)
         return Finished(call.linkedid, list(call.events))
@@ -113,8 +110,8 @@ class CallTracker:
                 silent = (now_us - call.last_seen_us) // 1_000_000
                 done.append(self._finish(call, marker(EVICTED, call.linkedid, now_us, Detail=f"silent {silent} s")))
         while self._recent:
-            call = next(iter(self._recent.values()))
-            if call.finished_us is None or now_us - call.finished_us <= self.grace_us:
+            finished_us = next(iter(self._recent.values()))
+            if now_us - finished_us <= self.grace_us:
                 break
             self._recent.popitem(last=False)
         return done

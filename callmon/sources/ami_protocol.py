@@ -35,10 +35,7 @@ class Message:
 
     def __post_init__(self) -> None:
         if not self._first:
-            first: dict[str, str] = {}
-            for key, value in self.headers:
-                first.setdefault(key, value)
-            self._first = first
+            self._first = dict(reversed(self.headers))  # the first of a repeated key wins
 
     @property
     def kind(self) -> str:
@@ -94,19 +91,52 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8", errors="replace"), False
 
 
+_FRAME_KEYS = ("Event", "Response", "Action")
+_key_cache: dict[str, bool] = {}
+
+
+def _key_ok(key: str) -> bool:
+    """Is this a plausible AMI key?  Cached: a live stream uses a few hundred keys."""
+    ok = _key_cache.get(key)
+    if ok is None:
+        ok = bool(_KEY_OK.fullmatch(key))
+        if len(_key_cache) < 50_000:  # garbage must not grow the cache without bound
+            _key_cache[key] = ok
+    return ok
+
+
 def parse_frame(frame: bytes, offset: int) -> tuple[Message | None, list[Garbage]]:
     """Turn the bytes of one frame (without its blank line) into a message."""
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError:
+        return _parse_lines(frame, offset)
+    lines = text.split("\r\n") if "\r" in text else text.split("\n")
+    if len(lines) - 1 != text.count("\n") or "\r" in text and text.count("\r") != len(lines) - 1:
+        return _parse_lines(frame, offset)  # mixed or stray line endings: go line by line
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and _key_ok(key):
+            headers.append((key, value[1:] if value[:1] == " " else value))
+        elif line:
+            return _parse_lines(frame, offset)  # rare: locate every problem precisely
+    return _message(headers, frame, offset, [])
+
+
+def _parse_lines(frame: bytes, offset: int) -> tuple[Message | None, list[Garbage]]:
+    """Line by line, reporting each bad line or byte with its stream offset."""
     headers: list[tuple[str, str]] = []
     problems: list[Garbage] = []
-    pos = offset
-    for line in _LINE_END.split(frame):
-        line_offset = pos
-        pos += len(line) + 2
+    starts = [0] + [m.end() for m in _LINE_END.finditer(frame)]
+    ends = [m.start() for m in _LINE_END.finditer(frame)] + [len(frame)]
+    for start, end in zip(starts, ends, strict=True):
+        line, line_offset = frame[start:end], offset + start
         if not line:
             continue
         key_b, sep, value_b = line.partition(b":")
         key, key_ok = decode(key_b)
-        if not sep or not key_ok or not _KEY_OK.fullmatch(key):
+        if not sep or not key_ok or not _key_ok(key):
             problems.append(Garbage(line_offset, line, "expected a 'Key: Value' line"))
             continue
         value, value_ok = decode(value_b[1:] if value_b[:1] == b" " else value_b)
@@ -115,12 +145,17 @@ def parse_frame(frame: bytes, offset: int) -> tuple[Message | None, list[Garbage
                 Garbage(line_offset, line, f"value of {key!r} is not valid UTF-8 (kept with U+FFFD)")
             )
         headers.append((key, value))
+    return _message(headers, frame, offset, problems)
+
+
+def _message(headers: list[tuple[str, str]], frame: bytes, offset: int,
+             problems: list[Garbage]) -> tuple[Message | None, list[Garbage]]:
     if not headers:
         return None, problems
-    if headers[0][0] not in ("Event", "Response", "Action"):
+    if headers[0][0] not in _FRAME_KEYS:
         # Garbage glued in front of a real frame: skip to the first frame key.
         for index, (key, _) in enumerate(headers):
-            if key in ("Event", "Response", "Action"):
+            if key in _FRAME_KEYS:
                 problems.append(
                     Garbage(offset, frame[:80], f"{index} header(s) before the Event/Response line")
                 )
