@@ -153,7 +153,7 @@ def test_round_trip_of_generated_frames(headers: list[tuple[str, str]]) -> None:
 
 
 def test_mixed_line_endings_are_split_correctly() -> None:
-    (msg,), rest = parse(b"Event: A\r\nK: 1\nL: 2\r\n\r\n")
+    (msg,), _ = parse(b"Event: A\r\nK: 1\nL: 2\r\n\r\n")
     assert isinstance(msg, Message) and msg.headers == [("Event", "A"), ("K", "1"), ("L", "2")]
     (msg,), _ = parse(b"Event: A\r\nK: 1\rstray\r\n\r\n")
     assert isinstance(msg, Message) and msg.get("K") == "1\rstray"  # a lone CR is data, not a line end

@@ -112,7 +112,7 @@ def parse_frame(frame: bytes, offset: int) -> tuple[Message | None, list[Garbage
     except UnicodeDecodeError:
         return _parse_lines(frame, offset)
     lines = text.split("\r\n") if "\r" in text else text.split("\n")
-    if len(lines) - 1 != text.count("\n") or "\r" in text and text.count("\r") != len(lines) - 1:
+    if len(lines) - 1 != text.count("\n") or ("\r" in text and text.count("\r") != len(lines) - 1):
         return _parse_lines(frame, offset)  # mixed or stray line endings: go line by line
     headers: list[tuple[str, str]] = []
     for line in lines:
