@@ -116,7 +116,7 @@ def cmd_recompute(cfg: Config, args: argparse.Namespace) -> int:
     done = 0
     for pbx, linkedid in store.stored_calls(since):
         record = build_call(linkedid, store.call_events(pbx, linkedid), policy)
-        store.write_batch(pbx, [], [(record, "recompute")], policy)
+        store.write_batch(pbx, [], [(record, None)], policy)
         done += 1
     print(f"recomputed {done} call(s) from stored events")
     return 0
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pbx", help="PBX name the calls are stored under (default: config ami.pbx)")
     p = add("calls", cmd_calls, "list stored calls")
     p.add_argument("--month", metavar="YYYY-MM")
-    p.add_argument("--operator", metavar="NAME")
+    p.add_argument("--operator", metavar="NAME", help="calls this operator answered or was rung for")
     p.add_argument("--json", action="store_true")
     p = add("stats", cmd_stats, "per-operator answer statistics")
     p.add_argument("--month", metavar="YYYY-MM")

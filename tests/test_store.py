@@ -71,11 +71,18 @@ def test_recompute_from_stored_events_gives_the_same_records(db_url: str) -> Non
         events = store.call_events(pbx, linkedid)
         record = build_call(linkedid, events, RingPolicy())
         assert record.to_json() == before[linkedid]
-        store.write_batch(pbx, [], [(build_call(linkedid, events, strict), "recompute")], strict)
+        store.write_batch(pbx, [], [(build_call(linkedid, events, strict), None)], strict)
     after = {r.linkedid: r for r in store.calls()}
     assert after["1795357582.14"].within_limit is False  # 12.013 s: within 3 rings only when lenient
     assert before["1795357582.14"]["within_limit"] is True
     assert store.count()[0] == 10
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from callmon.store.models import Call
+
+    with Session(store.engine) as session:  # a recompute keeps where each call came from
+        assert set(session.scalars(select(Call.source))) == {f"replay:{MIXED.name}"}
 
 
 def test_a_call_cut_off_by_the_end_of_a_capture_is_stored_incomplete(db_url: str) -> None:

@@ -50,7 +50,7 @@ class Store:
         self.engine = engine
 
     def write_batch(self, pbx: str, events: Sequence[PendingEvent],
-                    calls: Sequence[tuple[CallRecord, str]], policy: RingPolicy) -> None:
+                    calls: Sequence[tuple[CallRecord, str | None]], policy: RingPolicy) -> None:
         """Raw events, then call records, atomically."""
         if not events and not calls:
             return
@@ -60,7 +60,7 @@ class Store:
             if calls:
                 self._upsert_calls(session, pbx, calls, policy)
 
-    def _upsert_calls(self, session: Session, pbx: str, calls: Sequence[tuple[CallRecord, str]],
+    def _upsert_calls(self, session: Session, pbx: str, calls: Sequence[tuple[CallRecord, str | None]],
                       policy: RingPolicy) -> None:
         latest = {record.linkedid: (record, source) for record, source in calls}
         existing = {
@@ -156,8 +156,9 @@ def _event_row(pbx: str, pending: PendingEvent) -> dict[str, object]:
     }
 
 
-def _fill(row: Call, rec: CallRecord, source: str, policy: RingPolicy) -> None:
-    row.source = source[:255]
+def _fill(row: Call, rec: CallRecord, source: str | None, policy: RingPolicy) -> None:
+    if source or not row.source:  # a recompute keeps where the call came from
+        row.source = (source or "recompute")[:255]
     for name in _SCALAR_FIELDS:
         setattr(row, name, getattr(rec, name))
     row.incomplete_reasons = list(rec.incomplete_reasons)
