@@ -15,6 +15,7 @@ import logging
 import random
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from callmon.calls.events import CallEvent, make_event
@@ -44,17 +45,20 @@ class Daemon:
         self.stop = asyncio.Event()
         self.connected = False
         self.sessions = 0
+        self._handlers: dict[str, Callable[[Any, int], None]] = {
+            "event": self.pipeline.feed, "gap": self._gap, "snapshot": self._snapshot}
 
     def _on_event(self, message: Message, received_us: int) -> None:
         self.queue.put_nowait(("event", message, received_us))
 
     def _apply(self, kind: str, payload: Any, at_us: int) -> None:
-        if kind == "event":
-            self.pipeline.feed(payload, at_us)
-        elif kind == "gap":
-            self.pipeline.gap(at_us, payload)
-        elif kind == "snapshot":
-            self.pipeline.reconcile(snapshot_by_call(payload, at_us), at_us)
+        self._handlers[kind](payload, at_us)
+
+    def _gap(self, detail: str, at_us: int) -> None:
+        self.pipeline.gap(at_us, detail)
+
+    def _snapshot(self, messages: list[Message], at_us: int) -> None:
+        self.pipeline.reconcile(snapshot_by_call(messages, at_us), at_us)
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (returns 0) or a login is refused (raises AmiAuthError)."""
