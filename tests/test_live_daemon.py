@@ -100,8 +100,8 @@ def test_live_replay_stores_every_call_like_the_ground_truth(db_url: str, run_da
     assert "monitor110" not in daemon.stderr
 
 
-def _in_progress_at(frames: list[bytes], n: int, lost: int = 0) -> set[str]:
-    """Calls touched by a drop after frame n that loses ``lost`` frames."""
+def _in_progress_at(frames: list[bytes], n: int, lost: int = 0) -> tuple[set[str], set[str]]:
+    """Calls touched by a drop after frame n that loses ``lost`` frames, and calls starting after it."""
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for i, frame in enumerate(frames):
@@ -109,7 +109,8 @@ def _in_progress_at(frames: list[bytes], n: int, lost: int = 0) -> set[str]:
         if lid:
             first.setdefault(lid.group(1).decode(), i)
             last[lid.group(1).decode()] = i
-    return {lid for lid in first if first[lid] < n + lost and last[lid] >= n}
+    spanning = {lid for lid in first if first[lid] < n + lost and last[lid] >= n}
+    return spanning, {lid for lid in first if first[lid] >= n + lost}
 
 
 @pytest.mark.parametrize("lost", [0, 40])
@@ -118,8 +119,8 @@ def test_drop_in_the_middle_of_calls_marks_them_incomplete(tmp_path: Path, run_d
     db_url = f"sqlite:///{tmp_path}/drop.db"
     frames = event_frames(MIXED.read_bytes())
     drop_at = 1000
-    spanning = _in_progress_at(frames, drop_at, lost)
-    assert len(spanning) >= 3
+    spanning, after = _in_progress_at(frames, drop_at, lost)
+    assert len(spanning) >= 3 and len(after) >= 2
     # CoreShowChannels answers with the channels alive at that moment of the replay, as Asterisk would
     with FakeAmiServer(MIXED, drop_after_frames=drop_at, drop_loses_frames=lost, channels_from_replay=True) as server:
         daemon = run_daemon(server.port, db_url)
@@ -145,7 +146,7 @@ def test_drop_in_the_middle_of_calls_marks_them_incomplete(tmp_path: Path, run_d
             if ring is not None and record.ring_ms is not None:
                 assert abs(record.ring_ms / 1000 - ring) <= 0.05
     assert spanning <= {lid for lid, r in records.items() if r.incomplete}
-    assert sum(not r.incomplete for r in records.values()) >= 4  # calls clear of the drop stay whole
+    assert not [lid for lid in after if records[lid].incomplete]  # calls started after the reconnect are whole
     assert daemon.stderr.count("AMI connection lost") == 1
 
 
