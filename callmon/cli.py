@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recompute", cmd_recompute, "rebuild call records from stored raw events")
     p.add_argument("--since", metavar="DATE", help="only calls with events since YYYY-MM-DD (site time zone)")
     add("config", cmd_config, "print the effective configuration (secrets masked)")
+    from callmon.speech import commands as speech_commands
+
+    speech_commands.register(add)
     return parser
 
 

@@ -96,6 +96,38 @@ class StoreConfig:
 
 
 @dataclass
+class RecordingsConfig:
+    """Where call recordings are found.
+
+    Paths named in the AMI events are tried as they are, then by file name in
+    each of ``dirs``; files in ``dirs`` whose name matches ``pattern`` (a regex
+    with a ``linkedid`` or ``uniqueid`` group) belong to that call too.
+    """
+
+    dirs: list[str] = field(default_factory=list)
+    pattern: str = r"(?P<linkedid>\d+\.\d+)(?:-(?P<role>caller|operator))?\.wav$"
+    caller_suffix: str = "-caller"
+    operator_suffix: str = "-operator"
+
+
+@dataclass
+class SpeechConfig:
+    """Recognition: engine and model ("" = the best Mandarin model installed), workers."""
+
+    enabled: bool = True
+    engine: str = ""
+    model: str = ""
+    models_dir: str = ""
+    threads: int = 2
+    stereo_left: str = "operator"
+    max_attempts: int = 5
+    retry_seconds: float = 30.0
+    lease_seconds: float = 900.0
+    poll_seconds: float = 2.0
+    low_confidence: float = 0.5
+
+
+@dataclass
 class LogConfig:
     level: str = "INFO"
 
@@ -108,6 +140,8 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     rings: RingsConfig = field(default_factory=RingsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
 
@@ -144,6 +178,12 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if kind == list[str]:
+        if isinstance(value, str):
+            return [part for part in value.split(",") if part] if "," in value or value else []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return list(value)
     if kind is Secret:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string")
@@ -246,6 +286,14 @@ def _finish(cfg: Config, env: dict[str, str]) -> None:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{_where(cfg, 'site', 'timezone')}: unknown time zone {cfg.site.timezone!r}") from None
+    try:
+        re.compile(cfg.recordings.pattern)
+    except re.error as exc:
+        raise ConfigError(f"{_where(cfg, 'recordings', 'pattern')}: invalid regular expression: {exc}") from None
+    if cfg.speech.stereo_left not in ("operator", "caller"):
+        raise ConfigError(f"{_where(cfg, 'speech', 'stereo_left')}: expected 'operator' or 'caller'")
+    if cfg.speech.engine not in ("", "vosk", "whisper"):
+        raise ConfigError(f"{_where(cfg, 'speech', 'engine')}: expected 'vosk', 'whisper' or empty (the best installed)")
     try:
         cfg.rings.policy()
     except ValueError as exc:

@@ -32,9 +32,9 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
     engine = open_store(db_url)
     open_store(db_url)  # second start: nothing to do, no error
     tables = set(inspect(engine).get_table_names())
-    assert {"calls", "operator_rings", "raw_events", "alembic_version"} <= tables
+    assert {"calls", "operator_rings", "raw_events", "jobs", "transcripts", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
@@ -129,3 +129,31 @@ def test_a_late_event_rebuilds_the_finished_call_from_the_store(db_url: str) -> 
     (after,) = store.calls()
     assert after.event_count == before.event_count + 1
     assert after.transferred and after.transfer_target == "119@transfer" and not before.transferred
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from callmon.store.models import Base
+
+    engine = open_store(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_from_the_first_revision_keeps_stored_calls(db_url: str) -> None:
+    from alembic import command
+
+    from callmon.store.db import alembic_config, create_db_engine
+
+    engine = create_db_engine(db_url)
+    command.upgrade(alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        conn.execute(text("insert into calls (pbx, linkedid, source, outcome, abandoned, transferred, incomplete, "
+                          "incomplete_reasons, timed_by, recordings, ring_policy, event_count, computed_us) values "
+                          "('asterisk', '1.1', 'old', 'answered', false, false, false, '[]', 'event', '[]', '{}', 0, 0)"))
+    open_store(db_url)  # the start-up upgrade to head
+    (record,) = Store(engine).calls()
+    assert record.linkedid == "1.1" and record.recording_roles == {}

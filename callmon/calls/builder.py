@@ -70,7 +70,7 @@ class _Draft:
     transferred: bool = False
     bridge_leave: dict[str, int] = field(default_factory=dict)
     mixmon_file: str | None = None
-    mixmon_extra: list[str] = field(default_factory=list)
+    mixmon: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # (uniqueid, file, {r/t: file})
     reasons: list[str] = field(default_factory=list)
     last_ts: int = 0
     timed_by: set[str] = field(default_factory=set)
@@ -252,8 +252,8 @@ def _on_new_exten(d: _Draft, e: CallEvent) -> None:
         data = e.get("AppData") or ""
         main = data.split(",", 1)[0].strip()
         options = data.split(",", 1)[1] if "," in data else ""
-        names = [main] + [m.group(2) for m in _MIXMON_OPT.finditer(options)]
-        d.mixmon_extra.extend(n for n in names if n)
+        sides = {m.group(1): m.group(2) for m in _MIXMON_OPT.finditer(options) if m.group(2)}
+        d.mixmon.append((e.get("Uniqueid") or "", main, sides))
 
 
 def _on_marker(d: _Draft, e: CallEvent) -> None:
@@ -361,7 +361,7 @@ def _finish(d: _Draft, rec: CallRecord, policy: RingPolicy) -> None:
     else:
         rec.outcome = "unanswered"
     rec.transferred, rec.transfer_target = d.transferred, d.transfer_target
-    rec.recordings = _recordings(d)
+    rec.recordings, rec.recording_roles = _recordings(d, answered.dest if answered else None, caller_uid)
     if d.linkedid not in d.first_seen:
         d.reasons.append("the call's first channel (Uniqueid = Linkedid) was never seen starting")
     if d.alive and not any("TTL" in r for r in d.reasons):
@@ -379,14 +379,31 @@ def _first_after(d: _Draft, answered_at: int, *uids: str) -> int | None:
     return min(after) if after else None
 
 
-def _recordings(d: _Draft) -> list[str]:
-    """Recording paths named in the events, resolved like MixMonitor does."""
-    paths: list[str] = []
+def _recordings(d: _Draft, operator_uid: str | None, caller_uid: str) -> tuple[list[str], dict[str, str]]:
+    """Recording paths named in the events, resolved like MixMonitor does, and whose voice each holds.
+
+    MixMonitor's ``r()`` file is what the channel running it receives and ``t()``
+    what it sends: on the operator's leg r() is the caller and t() the operator;
+    on the caller's leg the other way round.
+    """
     directory = d.mixmon_file.rsplit("/", 1)[0] + "/" if d.mixmon_file and "/" in d.mixmon_file else ""
-    if d.mixmon_file:
-        paths.append(d.mixmon_file)
-    for name in d.mixmon_extra:
-        path = name if name.startswith("/") or not directory else directory + name
-        if path not in paths:
-            paths.append(path)
-    return paths
+
+    def resolve(name: str) -> str:
+        return name if name.startswith("/") or not directory else directory + name
+
+    paths: list[str] = [d.mixmon_file] if d.mixmon_file else []
+    roles: dict[str, str] = {}
+    operator_side = {u for u in (operator_uid, d.local_pair.get(operator_uid or "")) if u}
+    caller_side = {caller_uid, d.local_pair.get(caller_uid, "")}
+    for uid, main, sides in d.mixmon:
+        received, sent = (("caller", "operator") if uid in operator_side
+                          else ("operator", "caller") if uid in caller_side else ("", ""))
+        for name, role in ((main, "mixed"), (sides.get("r"), received), (sides.get("t"), sent)):
+            if not name:
+                continue
+            path = resolve(name)
+            if path not in paths:
+                paths.append(path)
+            if role:
+                roles[path] = role
+    return paths, roles

@@ -59,6 +59,7 @@ class CallRecord:
     timed_by: str = "event"  # "event", "received" or "mixed"
     operators_rung: list[OperatorRing] = field(default_factory=list)
     recordings: list[str] = field(default_factory=list)
+    recording_roles: dict[str, str] = field(default_factory=dict)  # path -> operator | caller | mixed
     event_count: int = 0
     first_event_us: int | None = None
 

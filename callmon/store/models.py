@@ -7,7 +7,7 @@ are plain integer ranges.  Durations are integer milliseconds.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -55,21 +55,22 @@ class Call(Base):
     answered_us: Mapped[int | None] = mapped_column(BigInteger)
     ended_us: Mapped[int | None] = mapped_column(BigInteger)
     first_event_us: Mapped[int | None] = mapped_column(BigInteger)
-    ring_ms: Mapped[int | None] = mapped_column(Integer)
-    wait_ms: Mapped[int | None] = mapped_column(Integer)
-    rings: Mapped[int | None] = mapped_column(Integer)
+    ring_ms: Mapped[int | None] = mapped_column(BigInteger)
+    wait_ms: Mapped[int | None] = mapped_column(BigInteger)
+    rings: Mapped[int | None] = mapped_column(BigInteger)
     within_limit: Mapped[bool | None] = mapped_column(Boolean)
     outcome: Mapped[str] = mapped_column(String(16))
     abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
-    abandoned_after_ms: Mapped[int | None] = mapped_column(Integer)
+    abandoned_after_ms: Mapped[int | None] = mapped_column(BigInteger)
     transferred: Mapped[bool] = mapped_column(Boolean, default=False)
     transfer_target: Mapped[str | None] = mapped_column(String(255))
-    talk_ms: Mapped[int | None] = mapped_column(Integer)
+    talk_ms: Mapped[int | None] = mapped_column(BigInteger)
     hangup_cause: Mapped[str | None] = mapped_column(String(128))
     incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
     incomplete_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     timed_by: Mapped[str] = mapped_column(String(10))
     recordings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recording_roles: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     ring_policy: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     computed_us: Mapped[int] = mapped_column(BigInteger)
@@ -92,9 +93,53 @@ class OperatorRingRow(Base):
     dest_uniqueid: Mapped[str] = mapped_column(String(64))
     rung_us: Mapped[int] = mapped_column(BigInteger)
     ended_us: Mapped[int | None] = mapped_column(BigInteger)
-    ring_ms: Mapped[int | None] = mapped_column(Integer)
+    ring_ms: Mapped[int | None] = mapped_column(BigInteger)
     outcome: Mapped[str] = mapped_column(String(16))
-    rings: Mapped[int | None] = mapped_column(Integer)
+    rings: Mapped[int | None] = mapped_column(BigInteger)
     within_limit: Mapped[bool | None] = mapped_column(Boolean)
 
     call: Mapped[Call] = relationship(back_populates="rings_list")
+
+
+class Job(Base):
+    """Work on one call that outlives any process: claimed with a lease, retried, given up on."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "call_id", name="uq_jobs_kind_call"),
+        Index("ix_jobs_claim", "kind", "state", "run_after_us"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))  # pending | running | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after_us: Mapped[int] = mapped_column(BigInteger)
+    lease_until_us: Mapped[int | None] = mapped_column(BigInteger)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+    finished_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Transcript(Base):
+    """What was said on one channel of one call, as timed utterances (the shape of ``transcribe --json``)."""
+
+    __tablename__ = "transcripts"
+    __table_args__ = (UniqueConstraint("call_id", "channel", name="uq_transcripts_call_channel"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # operator | caller | mixed
+    file: Mapped[str] = mapped_column(String(1024))
+    engine: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    audio_seconds: Mapped[float] = mapped_column(Float)
+    utterances: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text, default="")  # all utterances' normalised text, for search
+    confidence: Mapped[float | None] = mapped_column(Float)
+    low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_speech: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_us: Mapped[int] = mapped_column(BigInteger)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 from callmon.calls.events import MARKERS, CallEvent, event_from_raw
 from callmon.calls.record import CallRecord, OperatorRing
 from callmon.calls.rings import RingPolicy
-from callmon.store.models import Call, OperatorRingRow, RawEvent
+from callmon.store.jobs import TRANSCRIBE
+from callmon.store.models import Call, Job, OperatorRingRow, RawEvent, Transcript
 
 
 @dataclass(slots=True)
@@ -46,8 +48,9 @@ def _now_us() -> int:
 class Store:
     """Calls and raw events of one or more PBXs in one database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, transcribe: bool = True) -> None:
         self.engine = engine
+        self.transcribe = transcribe  # answered calls with recordings get a transcription job
 
     def write_batch(self, pbx: str, events: Sequence[PendingEvent],
                     calls: Sequence[tuple[CallRecord, str | None]], policy: RingPolicy) -> None:
@@ -70,12 +73,25 @@ class Store:
                 .options(selectinload(Call.rings_list))
             )
         }
+        rows = []
         for linkedid, (record, source) in latest.items():
             row = existing.get(linkedid)
             if row is None:
                 row = Call(pbx=pbx, linkedid=linkedid)
                 session.add(row)
             _fill(row, record, source, policy)
+            rows.append(row)
+        if self.transcribe:
+            session.flush()
+            wanted = [r.id for r in rows if r.outcome == "answered" and r.recordings]
+            if wanted:
+                have = set(session.scalars(select(Job.call_id).where(Job.kind == TRANSCRIBE,
+                                                                     Job.call_id.in_(wanted))))
+                now = _now_us()
+                for call_id in wanted:
+                    if call_id not in have:
+                        session.add(Job(kind=TRANSCRIBE, call_id=call_id, state="pending", attempts=0,
+                                        run_after_us=now, created_us=now, updated_us=now))
 
     def call_events(self, pbx: str, linkedid: str) -> list[CallEvent]:
         """A call's stored events in arrival order, ready for ``build_call``."""
@@ -134,8 +150,32 @@ class Store:
             events = session.scalar(select(func.count()).select_from(RawEvent)) or 0
         return calls, events
 
+    def call_by_id(self, call_id: int) -> CallRecord | None:
+        with Session(self.engine) as session:
+            row = session.get(Call, call_id, options=[selectinload(Call.rings_list)])
+            return None if row is None else to_record(row)
+
+    def call_id(self, linkedid: str, pbx: str | None = None) -> int | None:
+        with Session(self.engine) as session:
+            query = select(Call.id).where(Call.linkedid == linkedid)
+            if pbx:
+                query = query.where(Call.pbx == pbx)
+            return session.scalars(query).first()
+
+    def transcripts(self, call_id: int) -> list[dict[str, Any]]:
+        """The stored transcripts of a call, one per channel."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(Transcript).where(Transcript.call_id == call_id)
+                                   .order_by(Transcript.channel)).all()
+            return [{"channel": t.channel, "file": t.file, "engine": t.engine, "model": t.model,
+                     "audio_seconds": t.audio_seconds, "confidence": t.confidence,
+                     "low_confidence": t.low_confidence, "no_speech": t.no_speech,
+                     "utterances": list(t.utterances)} for t in rows]
+
     def delete_all(self) -> None:
         with Session(self.engine) as session, session.begin():
+            session.execute(delete(Transcript))
+            session.execute(delete(Job))
             session.execute(delete(OperatorRingRow))
             session.execute(delete(Call))
             session.execute(delete(RawEvent))
@@ -163,6 +203,7 @@ def _fill(row: Call, rec: CallRecord, source: str | None, policy: RingPolicy) ->
         setattr(row, name, getattr(rec, name))
     row.incomplete_reasons = list(rec.incomplete_reasons)
     row.recordings = list(rec.recordings)
+    row.recording_roles = dict(rec.recording_roles)
     row.ring_policy = policy.describe()
     row.computed_us = _now_us()
     row.rings_list = [
@@ -180,6 +221,7 @@ def to_record(row: Call) -> CallRecord:
         setattr(rec, name, getattr(row, name))
     rec.incomplete_reasons = list(row.incomplete_reasons or [])
     rec.recordings = list(row.recordings or [])
+    rec.recording_roles = dict(row.recording_roles or {})
     rec.operators_rung = [
         OperatorRing(r.operator, r.interface, r.rung_us, r.ended_us, r.outcome, r.dest_uniqueid,
                      r.rings, r.within_limit)

@@ -1,0 +1,1 @@
+"""Audio becomes text: recordings, recognisers, transcription jobs."""
