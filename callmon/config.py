@@ -293,7 +293,8 @@ def _finish(cfg: Config, env: dict[str, str]) -> None:
     if cfg.speech.stereo_left not in ("operator", "caller"):
         raise ConfigError(f"{_where(cfg, 'speech', 'stereo_left')}: expected 'operator' or 'caller'")
     if cfg.speech.engine not in ("", "vosk", "whisper"):
-        raise ConfigError(f"{_where(cfg, 'speech', 'engine')}: expected 'vosk', 'whisper' or empty (the best installed)")
+        raise ConfigError(f"{_where(cfg, 'speech', 'engine')}: "
+                          "expected 'vosk', 'whisper' or empty (the best installed)")
     try:
         cfg.rings.policy()
     except ValueError as exc:

@@ -133,7 +133,8 @@ def test_missing_recording_is_retried_and_bad_audio_fails_for_good(db_url: str, 
     job = worker.queue.claim("w", 60)
     assert job is not None and worker.process(job) == "pending"
     row = worker.queue.job(job.call_id)
-    assert row is not None and "no recording found" in (row.last_error or "") and str(tmp_path) in (row.last_error or "")
+    error = row.last_error if row else ""
+    assert error and "no recording found" in error and str(tmp_path) in error
     base = "110-20261122-143027-13951000007-op1001-1795357820.0"
     (tmp_path / f"{base}-operator.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
     (tmp_path / f"{base}-caller.wav").write_bytes(b"")

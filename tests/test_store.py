@@ -151,9 +151,10 @@ def test_upgrade_from_the_first_revision_keeps_stored_calls(db_url: str) -> None
     engine = create_db_engine(db_url)
     command.upgrade(alembic_config(engine), "0001")
     with engine.begin() as conn:
-        conn.execute(text("insert into calls (pbx, linkedid, source, outcome, abandoned, transferred, incomplete, "
-                          "incomplete_reasons, timed_by, recordings, ring_policy, event_count, computed_us) values "
-                          "('asterisk', '1.1', 'old', 'answered', false, false, false, '[]', 'event', '[]', '{}', 0, 0)"))
+        conn.execute(text(
+            "insert into calls (pbx, linkedid, source, outcome, abandoned, transferred, incomplete, "
+            "incomplete_reasons, timed_by, recordings, ring_policy, event_count, computed_us) values "
+            "('asterisk', '1.1', 'old', 'answered', false, false, false, '[]', 'event', '[]', '{}', 0, 0)"))
     open_store(db_url)  # the start-up upgrade to head
     (record,) = Store(engine).calls()
     assert record.linkedid == "1.1" and record.recording_roles == {}

@@ -149,7 +149,7 @@ def resample(samples: Samples, src: int, dst: int) -> Samples:
     """Band-limited resampling (windowed-sinc interpolation) between telephone rates."""
     if src == dst or len(samples) == 0:
         return samples.astype(np.float32, copy=False)
-    n_out = int(round(len(samples) * dst / src))
+    n_out = round(len(samples) * dst / src)
     cutoff = min(src, dst) / 2 * 0.95
     half = 16  # taps either side, in input samples
     t = np.arange(n_out, dtype=np.float64) * src / dst

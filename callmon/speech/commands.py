@@ -25,7 +25,7 @@ def recognizer_factory(cfg: Config, args: argparse.Namespace) -> Callable[[], Re
         from callmon.speech.transcribe import load_recognizer
 
         speech = cfg.speech
-        recognizer = load_recognizer(getattr(args, "engine", None) or speech.engine or None,
+        recognizer: Recognizer = load_recognizer(getattr(args, "engine", None) or speech.engine or None,
                                      getattr(args, "model", None) or speech.model or None,
                                      speech.models_dir or None)
         print(f"callmon: transcribing with {recognizer.engine} model {recognizer.model}", file=sys.stderr)

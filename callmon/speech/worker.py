@@ -110,7 +110,7 @@ class TranscriptionWorker:
             return self._failed(job, str(exc), speech.retry_seconds)
         except AudioError as exc:  # bad audio will not get better by retrying
             return self._failed(job, f"bad audio: {exc}", None)
-        except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the worker
+        except Exception as exc:
             log.exception("transcription of call %s failed (attempt %d)", job.call_id, job.attempts)
             return self._failed(job, f"{type(exc).__name__}: {exc}", speech.retry_seconds)
         if self.queue.complete(job, self.name, results):
