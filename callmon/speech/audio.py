@@ -33,6 +33,7 @@ class Audio:
     rate: int
     channels: list[Samples]
     encoding: str
+    note: str | None = None  # e.g. a header that claims more audio than the file holds
 
     @property
     def seconds(self) -> float:
@@ -87,19 +88,23 @@ def parse_wav(data: bytes, name: str = "<bytes>") -> Audio:
             fmt = _read_fmt(data, body, size, name)
         elif chunk_id == b"data":
             if fmt is None:
-                raise AudioError(f"{name}: byte {pos}: 'data' chunk before the 'fmt ' chunk")
+                raise AudioError(f"{name}: byte {pos}: 'data' chunk before the 'fmt ' chunk "
+                                 "(expected 'fmt ' first)")
             return _decode(data[body:body + size], fmt, name, body, declared=size, have=len(data) - body)
         pos = body + size + (size & 1)
     if fmt is None:
-        raise AudioError(f"{name}: byte {pos}: no 'fmt ' chunk")
-    raise AudioError(f"{name}: byte {pos}: no 'data' chunk (file truncated?)")
+        raise AudioError(f"{name}: byte {pos}: no 'fmt ' chunk (expected one before the audio)")
+    raise AudioError(f"{name}: byte {pos}: no 'data' chunk (expected the audio after 'fmt '; file truncated?)")
 
 
 def _read_fmt(data: bytes, body: int, size: int, name: str) -> tuple[int, int, int, int]:
     if size < 16 or body + 16 > len(data):
         raise AudioError(f"{name}: byte {body}: 'fmt ' chunk too short ({size} bytes, expected 16 or more)")
     tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
-    if tag == EXTENSIBLE and size >= 40:
+    if tag == EXTENSIBLE:
+        if size < 26 or body + 26 > len(data):
+            raise AudioError(f"{name}: byte {body}: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk too short "
+                             "(expected 40 bytes with the sub-format)")
         tag = struct.unpack_from("<H", data, body + 24)[0]
     if tag not in FORMAT_NAMES:
         raise AudioError(f"{name}: byte {body}: audio format {tag} not supported "
@@ -120,17 +125,25 @@ def _decode(raw: bytes, fmt: tuple[int, int, int, int], name: str, offset: int,
     tag, channels, rate, bits = fmt
     width = bits // 8
     frame = width * channels
+    note = None
     if declared > have:
-        raw = raw[: have - have % frame]  # truncated file: keep what is there, whole frames only
+        # MixMonitor fixes the sizes only when it closes the file: a recording still being written, or
+        # cut off by a crash, claims more than it holds.  Keep the audio that is there, and say so.
+        raw = raw[: have - have % frame]
+        note = (f"{name}: byte {offset - 4}: header claims {declared} bytes of audio, the file holds {have}: "
+                "truncated or still being written; transcribed what is there")
     if len(raw) / frame / rate > MAX_SECONDS:
-        raise AudioError(f"{name}: byte {offset}: {len(raw)} bytes of audio is over {MAX_SECONDS // 3600} h")
+        raise AudioError(f"{name}: byte {offset}: {len(raw)} bytes of audio is over {MAX_SECONDS // 3600} h "
+                         "(expected one call)")
+    if not raw:
+        raise AudioError(f"{name}: byte {offset}: the 'data' chunk holds no audio (expected samples)")
     raw = raw[: len(raw) - len(raw) % frame]
     if tag == MULAW:
         samples = ULAW[np.frombuffer(raw, dtype=np.uint8)]
     elif tag == ALAW:
         samples = ALAW_TABLE[np.frombuffer(raw, dtype=np.uint8)]
     elif tag == IEEE_FLOAT:
-        samples = np.clip(np.frombuffer(raw, dtype="<f4"), -1.0, 1.0).astype(np.float32)
+        samples = np.clip(np.nan_to_num(np.frombuffer(raw, dtype="<f4")), -1.0, 1.0).astype(np.float32)
     elif bits == 8:
         samples = ((np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0)
     elif bits == 16:
@@ -142,7 +155,7 @@ def _decode(raw: bytes, fmt: tuple[int, int, int, int], name: str, offset: int,
     else:
         samples = (np.frombuffer(raw, dtype="<i4") / 2147483648.0).astype(np.float32)
     per_channel = [np.ascontiguousarray(samples[i::channels]) for i in range(channels)]
-    return Audio(rate, per_channel, FORMAT_NAMES[tag])
+    return Audio(rate, per_channel, FORMAT_NAMES[tag], note)
 
 
 def resample(samples: Samples, src: int, dst: int) -> Samples:
@@ -172,8 +185,11 @@ def write_wav(path: Path, channels: list[Samples], rate: int, encoding: str = "p
         tag, bits, payload = PCM, 16, ints.tobytes()
     else:
         table = ULAW if encoding == "ulaw" else ALAW_TABLE
-        # nearest code for each sample (tables are monotone per sign half; a search over 256 is fine here)
-        codes = np.abs(stacked[:, None] - table[None, :]).argmin(axis=1).astype(np.uint8)
+        order = np.argsort(table, kind="stable")
+        ordered = table[order]
+        idx = np.clip(np.searchsorted(ordered, stacked), 1, 255)
+        nearer_left = np.abs(stacked - ordered[idx - 1]) <= np.abs(ordered[idx] - stacked)
+        codes = order[np.where(nearer_left, idx - 1, idx)].astype(np.uint8)  # the nearest code value
         tag, bits, payload = (MULAW if encoding == "ulaw" else ALAW), 8, codes.tobytes()
     n = len(channels)
     fmt = struct.pack("<HHIIHH", tag, n, rate, rate * n * bits // 8, n * bits // 8, bits)
