@@ -25,6 +25,7 @@ from callmon.pipeline import CallPipeline, tune_gc
 from callmon.sources.ami_client import AmiAuthError
 from callmon.sources.ami_protocol import Message
 from callmon.sources.replay import NotAmiError, read_capture
+from callmon.speech.models import ModelError
 from callmon.store.db import StoreError, open_store
 from callmon.store.repository import Store
 from callmon.timeutil import PeriodError, month_range, since_us
@@ -167,8 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recompute", cmd_recompute, "rebuild call records from stored raw events")
     p.add_argument("--since", metavar="DATE", help="only calls with events since YYYY-MM-DD (site time zone)")
     add("config", cmd_config, "print the effective configuration (secrets masked)")
+    from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
 
+    cli_speech.register(add)
     speech_commands.register(add)
     return parser
 
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except AmiAuthError as exc:
         print(f"callmon: {exc}; check ami.username and the secret (not retrying)", file=sys.stderr)
         return EXIT_AUTH
-    except (NotAmiError, StoreError, OSError) as exc:
+    except (NotAmiError, StoreError, OSError, ModelError) as exc:
         print(f"callmon: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:

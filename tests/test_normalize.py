@@ -92,6 +92,8 @@ HOTLINE = [
     ("yao-yao-ling-腰腰零", "常州腰腰零", "常州110"),
     ("yao-yao-ling-要要灵", "常州要要灵", "常州110"),
     ("yao-yao-ling-幺幺零", "常州幺幺零", "常州110"),
+    ("yao-yao-lin-要要臨", "你好,長周要要臨,請說清楚", "你好长周110请说清楚"),  # Whisper base, ring02 operator
+    ("yao-yao-lin-kept-临时", "我要要临时停车", "我要要临时停车"),
     ("yao-yao-ling-一一零", "常州一一零", "常州110"),
     ("yao-yao-ling-〇", "打幺幺〇", "打110"),
     ("yao-yao-ling-then-yizhi", "妖妖灵一直在", "110一直在"),

@@ -27,7 +27,7 @@ def recognizer_factory(cfg: Config, args: argparse.Namespace) -> Callable[[], Re
         speech = cfg.speech
         recognizer: Recognizer = load_recognizer(getattr(args, "engine", None) or speech.engine or None,
                                      getattr(args, "model", None) or speech.model or None,
-                                     speech.models_dir or None)
+                                     speech.models_dir or None, threads=speech.threads)
         print(f"callmon: transcribing with {recognizer.engine} model {recognizer.model}", file=sys.stderr)
         return recognizer
 

@@ -27,7 +27,8 @@ The steps, in order:
    their Traditional spelling, so 顯著 → 显著 but Simplified 显著 → 显着.  In
    110 calls the zhe sense (等著, 著急, 著火) is the one that matters.
 5. The spoken hotline number: 要要零, 妖妖灵 (妖妖靈 after step 4), 腰腰零,
-   要要灵 … (two of 幺要妖腰吆, then 零〇灵) → ``110``.  Not when 零/灵 begins a
+   要要灵, 要要临 (Whisper base at 8 kHz hears líng as lín) … (two of
+   幺要妖腰吆, then 零〇灵临铃) → ``110``.  Not when 零/灵 begins a
    word of its own (要要零花钱, 要要灵活).  Pure-digit spellings (一一零,
    幺幺零) are handled by step 6.  Misrecognitions with other sounds are not
    guessed at: Whisper's 央央临 (yāng yāng lín) is a different reading from
@@ -117,7 +118,7 @@ def _dropped(ch: str) -> bool:
 
 # -- step 5: 110 -----------------------------------------------------------------
 
-_HOTLINE = re.compile("[幺要妖腰吆]{2}[零〇灵](?![花钱食件下售星散用活敏魂])")
+_HOTLINE = re.compile("[幺要妖腰吆]{2}[零〇灵临铃](?![花钱食件下售星散用活敏魂时近床])")
 
 
 def _hotline(match: re.Match[str]) -> str:
