@@ -1,0 +1,84 @@
+"""Transcription workers as real processes with the real Whisper model on the fixture recordings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callmon.store.db import open_store
+from callmon.store.jobs import JobQueue
+from callmon.store.models import Job
+from callmon.store.repository import Store
+from tests.conftest import ASTERISK
+
+RECORDINGS = ASTERISK / "recordings"
+CAPTURES_WITH_AUDIO = ["ami-capture-ring02-compliant.raw", "ami-capture-ring07-noncompliant.raw"]
+
+
+def env(db_url: str, **extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("CALLMON_") or k == "CALLMON_MODELS_DIR"}
+    out.update({"CALLMON_DATABASE_URL": db_url, "CALLMON_RECORDINGS_DIRS": str(RECORDINGS),
+                "CALLMON_SPEECH_ENGINE": "whisper", "CALLMON_SPEECH_MODEL": "whisper-base", **extra})
+    return out
+
+
+def callmon(db_url: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callmon", *args], capture_output=True, text=True,
+                          env=env(db_url, **extra), timeout=600)
+
+
+def test_replay_then_worker_stores_both_channels(db_url: str) -> None:
+    for name in CAPTURES_WITH_AUDIO:
+        assert callmon(db_url, "replay", str(ASTERISK / name)).returncode == 0
+    result = callmon(db_url, "worker", "--until-idle")
+    assert result.returncode == 0, result.stderr
+    assert "transcribing with whisper model whisper-base" in result.stderr
+    shown = callmon(db_url, "transcript", "1795357773.0", "--json")
+    data = json.loads(shown.stdout)
+    assert data["job"]["state"] == "done"
+    channels = {t["channel"]: t for t in data["transcripts"]}
+    assert set(channels) == {"operator", "caller"}
+    operator = channels["operator"]
+    assert "你好" in "".join(u["text"] for u in operator["utterances"])
+    assert operator["utterances"][0]["start"] < 2.0  # the greeting comes right after answer
+    assert operator["file"].endswith("-operator.wav") and not operator["no_speech"]
+
+
+def test_a_worker_killed_mid_job_loses_nothing(tmp_path: Path, db_url: str) -> None:
+    assert callmon(db_url, "replay", str(ASTERISK / CAPTURES_WITH_AUDIO[0])).returncode == 0
+    store = Store(open_store(db_url))
+    victim = subprocess.Popen([sys.executable, "-m", "callmon", "worker", "--name", "victim"],
+                              env=env(db_url, CALLMON_SPEECH_LEASE_SECONDS="4"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and JobQueue(store.engine).counts().get("running", 0) == 0:
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the recognition
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert JobQueue(store.engine).counts() == {"running": 1}
+    assert callmon(db_url, "worker", "--until-idle", "--name", "early").stdout.count("0 done") == 1  # lease held
+    time.sleep(4.5)
+    rescued = callmon(db_url, "worker", "--until-idle", "--name", "rescuer")
+    assert rescued.returncode == 0 and "1 done" in rescued.stdout
+    with Session(store.engine) as session:
+        (job,) = session.scalars(select(Job)).all()
+        assert (job.state, job.attempts, job.worker) == ("done", 2, "rescuer")
+    assert len(store.transcripts(job.call_id)) == 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _model_installed() -> None:
+    from callmon.speech.models import installed_path
+
+    if installed_path("whisper-base") is None:
+        pytest.fail("whisper-base is not installed (`callmon models install whisper-base`)")
