@@ -51,6 +51,24 @@ def test_replay_then_worker_stores_both_channels(db_url: str) -> None:
     assert "你好" in "".join(u["text"] for u in operator["utterances"])
     assert operator["utterances"][0]["start"] < 2.0  # the greeting comes right after answer
     assert operator["file"].endswith("-operator.wav") and not operator["no_speech"]
+    again = callmon(db_url, "reprocess", "--since", "2026-11-22", "--no-progress")
+    assert again.returncode == 0 and "reprocessed 2 call(s): 2 transcribed, 0 failed" in again.stdout
+
+
+def test_silent_recordings_give_an_empty_transcript_marked_as_such(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path}/silent.db"
+    base = "110-20261122-143027-13951000007-op1001-1795357820.0"
+    silence = (ASTERISK.parent / "audio" / "silence-5s-pcm8k.wav").read_bytes()
+    for side in ("operator", "caller"):
+        (tmp_path / f"{base}-{side}.wav").write_bytes(silence)
+    assert callmon(db_url, "replay", str(ASTERISK / CAPTURES_WITH_AUDIO[1])).returncode == 0
+    result = callmon(db_url, "worker", "--until-idle", CALLMON_RECORDINGS_DIRS=str(tmp_path))
+    assert "1 done" in result.stdout, result.stderr
+    data = json.loads(callmon(db_url, "transcript", "1795357820.0", "--json").stdout)
+    assert [(t["channel"], t["no_speech"], t["utterances"]) for t in data["transcripts"]] == [
+        ("caller", True, []), ("operator", True, [])]
+    shown = callmon(db_url, "transcript", "1795357820.0").stdout
+    assert "operator: no speech detected" in shown
 
 
 def test_a_worker_killed_mid_job_loses_nothing(tmp_path: Path, db_url: str) -> None:
@@ -82,3 +100,20 @@ def _model_installed() -> None:
 
     if installed_path("whisper-base") is None:
         pytest.fail("whisper-base is not installed (`callmon models install whisper-base`)")
+
+
+@pytest.mark.parametrize(("sample", "channels"), [
+    ("call-stereo-pcm8k.wav", ["caller", "operator"]),  # one direction per side, left = operator
+    ("call-operator-ulaw8k.wav", ["mixed"]),  # one mono file: both voices, whoever spoke
+])
+def test_stereo_and_mixed_mono_layouts(tmp_path: Path, sample: str, channels: list[str]) -> None:
+    db_url = f"sqlite:///{tmp_path}/layout.db"
+    base = "110-20261122-142935-13951000002-op1001-1795357773.0"
+    (tmp_path / f"{base}.wav").write_bytes((ASTERISK.parent / "audio" / sample).read_bytes())
+    assert callmon(db_url, "replay", str(ASTERISK / CAPTURES_WITH_AUDIO[0])).returncode == 0
+    result = callmon(db_url, "worker", "--until-idle", CALLMON_RECORDINGS_DIRS=str(tmp_path))
+    assert "1 done" in result.stdout, result.stderr
+    data = json.loads(callmon(db_url, "transcript", "1795357773.0", "--json").stdout)
+    assert [t["channel"] for t in data["transcripts"]] == channels
+    spoken = {t["channel"]: "".join(u["text"] for u in t["utterances"]) for t in data["transcripts"]}
+    assert "你好" in spoken.get("operator", spoken.get("mixed", ""))
