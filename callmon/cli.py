@@ -35,7 +35,7 @@ EXIT_FAIL, EXIT_USAGE, EXIT_AUTH = 1, 2, 3
 
 
 def _store(cfg: Config) -> Store:
-    return Store(open_store(cfg.database.url))
+    return Store(open_store(cfg.database.url), transcribe=cfg.speech.enabled)
 
 
 def _print_json(obj: Any) -> None:

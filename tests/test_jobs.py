@@ -151,3 +151,11 @@ def test_missing_recording_is_retried_and_bad_audio_fails_for_good(db_url: str, 
 def _no_stray_race_files() -> None:
     for k in range(5):
         Path(f"/tmp/callmon-race-{k}.raw").unlink(missing_ok=True)
+
+
+def test_speech_disabled_creates_no_jobs(tmp_path: Path) -> None:
+    from tests.test_cli import callmon
+
+    db = f"sqlite:///{tmp_path}/off.db"
+    assert callmon("replay", str(MIXED), "--db", db, env={"CALLMON_SPEECH_ENABLED": "false"}).returncode == 0
+    assert JobQueue(open_store(db)).counts() == {}
