@@ -117,3 +117,17 @@ def test_stereo_and_mixed_mono_layouts(tmp_path: Path, sample: str, channels: li
     assert [t["channel"] for t in data["transcripts"]] == channels
     spoken = {t["channel"]: "".join(u["text"] for u in t["utterances"]) for t in data["transcripts"]}
     assert "你好" in spoken.get("operator", spoken.get("mixed", ""))
+
+
+def test_robotic_espeak_audio_is_marked_low_confidence(tmp_path: Path) -> None:
+    """The engine's own scores send hard audio to a person; the natural voices pass."""
+    marks = {}
+    for name, directory in (("natural", RECORDINGS), ("espeak", ASTERISK / "recordings-espeak")):
+        db_url = f"sqlite:///{tmp_path}/{name}.db"
+        assert callmon(db_url, "replay", str(ASTERISK / CAPTURES_WITH_AUDIO[0])).returncode == 0
+        assert "1 done" in callmon(db_url, "worker", "--until-idle", CALLMON_RECORDINGS_DIRS=str(directory)).stdout
+        data = json.loads(callmon(db_url, "transcript", "1795357773.0", "--json").stdout)
+        operator = next(t for t in data["transcripts"] if t["channel"] == "operator")
+        marks[name] = (operator["low_confidence"], operator["confidence"])
+    assert marks["natural"][0] is False and marks["espeak"][0] is True, marks
+    assert marks["espeak"][1] < marks["natural"][1] - 0.15
