@@ -1,0 +1,308 @@
+"""Tolerant matching of an expected phrase against recognised speech.
+
+Recognition errors in 110 calls are mostly homophones (Whisper writes 长周 for
+常州, 您紧 / 明镜 for 民警), so a phrase is aligned against each utterance twice:
+on normalised characters and on toneless pinyin.  The similarity of a span is
+the larger of the two; both are reported.
+
+Rules that keep false positives out (each measured on the fixture recordings):
+
+* A phrase of at most ``EXACT_MAX_CHARS`` (2) characters must occur exactly
+  (same characters after normalisation).  Fuzzy scores on two characters mean
+  nothing, and two-syllable homophones are everywhere.
+* ``partial_ratio`` slides the phrase over a longer utterance, which is lenient,
+  so every aligned span is re-scored with the plain ratio against the phrase
+  and must be at least ``MIN_SPAN_RATIO`` (0.7) of the phrase's length: a
+  fragment of the phrase, or an utterance shorter than the phrase, does not
+  count as the phrase.
+* A match never crosses utterances.
+
+Default thresholds (a grammar may set its own per rule): characters 0.80,
+pinyin 0.85.  Measured on Whisper base output: 常州110 / 长周110 0.97 on
+pinyin, 民警 / 您紧 0.95, 民警 / 明镜 0.99; espeak's 长舟要要连 0.93.  Wrong
+phrases against real operator and caller speech reach at most 0.70 on pinyin
+and 0.67 on characters, except 为什么会发生 ("why") against 请问什么时间发生的
+("when"), 0.83 on pinyin: the margin under 0.85 is small; grammars should not
+lower it.  ``pypinyin``'s reading in context is used (长周 is zhang zhou), so a
+polyphone read differently costs one letter, not a syllable.
+
+Digits read as pinyin: 0-9 are ling yi er san si wu liu qi ba jiu, except that
+1 is ``yao`` inside a run of three or more digits, the way phone, hotline and
+room numbers are spoken (110 = yao yao ling, 138… = yao san ba …).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from callmon.speech.normalize import normalize_text
+from callmon.speech.types import Utterance
+
+__all__ = ["EXACT_MAX_CHARS", "MIN_SPAN_RATIO", "THRESHOLD_CHARS", "THRESHOLD_PINYIN", "Match", "PreparedTranscript",
+           "match_any", "match_phrase", "normalize_for_match", "to_pinyin"]
+
+EXACT_MAX_CHARS = 2
+MIN_SPAN_RATIO = 0.7
+THRESHOLD_CHARS = 0.8  # defaults; a grammar may set its own per rule
+THRESHOLD_PINYIN = 0.85
+PREFILTER_MARGIN = 0.15
+
+_DIGIT_SYLLABLES = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
+
+
+# pypinyin accepts a list from ``errors`` (one item per character), but its stubs say str only.
+_KEEP_CHARS: Any = list
+
+
+@lru_cache(maxsize=65536)
+def normalize_for_match(text: str) -> str:
+    """``normalize_text`` (the one definition of comparable text) with ASCII letters lower-cased."""
+    return "".join(ch.lower() if ch.isascii() else ch for ch in normalize_text(text))
+
+
+@lru_cache(maxsize=65536)
+def _syllables(text: str) -> tuple[str, ...]:
+    """Exactly one syllable per character of ``text`` (cached: phrases and utterances repeat)."""
+    out = lazy_pinyin(text, style=Style.NORMAL, errors=_KEEP_CHARS)
+    if len(out) != len(text):  # a character pypinyin split or merged: fall back to one at a time
+        out = [lazy_pinyin(ch, style=Style.NORMAL, errors=_KEEP_CHARS)[0] for ch in text]
+    result = list(out)
+    i = 0
+    while i < len(text):
+        if not text[i].isdigit() or not text[i].isascii():
+            i += 1
+            continue
+        j = i
+        while j < len(text) and text[j].isascii() and text[j].isdigit():
+            j += 1
+        for k in range(i, j):
+            result[k] = "yao" if text[k] == "1" and j - i >= 3 else _DIGIT_SYLLABLES[int(text[k])]
+        i = j
+    return tuple(result)
+
+
+def to_pinyin(text: str) -> list[str]:
+    """Toneless pinyin, one syllable per character; non-Chinese characters are kept as they are."""
+    return list(_syllables(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The best span for a phrase: where it was said, when, and how alike it is (0..1)."""
+
+    phrase: str
+    utterance_index: int
+    channel: str
+    text: str
+    char_start: int
+    char_end: int
+    start: float
+    end: float
+    similarity: float
+    char_similarity: float
+    pinyin_similarity: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phrase": self.phrase, "utterance": self.utterance_index, "channel": self.channel,
+                "text": self.text, "char_start": self.char_start, "char_end": self.char_end,
+                "start": round(self.start, 3), "end": round(self.end, 3),
+                "similarity": round(self.similarity, 3), "char_similarity": round(self.char_similarity, 3),
+                "pinyin_similarity": round(self.pinyin_similarity, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """Normalised text and its pinyin string, with where each syllable starts in that string."""
+
+    chars: str
+    syllables: tuple[str, ...]
+    pinyin: str
+    offsets: tuple[int, ...]
+
+
+@lru_cache(maxsize=65536)
+def _prepare(text: str) -> _Text:
+    chars = normalize_for_match(text)
+    syllables = _syllables(chars)
+    offsets: list[int] = []
+    pos = 0
+    for syllable in syllables:
+        offsets.append(pos)
+        pos += len(syllable) + 1
+    return _Text(chars, syllables, " ".join(syllables), tuple(offsets))
+
+
+def _char_times(utt: Utterance, text: str) -> list[tuple[float, float]] | None:
+    """Audio time of each character of ``text``, from the word timestamps; None without words.
+
+    The words' own normalised texts need not concatenate to ``text`` (要 要 临 → 110 only
+    when normalised together), so the two strings are aligned with Levenshtein opcodes.
+    """
+    pieces = [normalize_for_match(word.text) for word in utt.words]
+    spans = [(w.start + k * (w.end - w.start) / len(p), w.start + (k + 1) * (w.end - w.start) / len(p))
+             for w, p in zip(utt.words, pieces, strict=True) for k in range(len(p))]  # a word's time shared out
+    if not spans or not text:
+        return None
+    joined = "".join(pieces)
+    if joined == text:
+        return spans
+    times: list[tuple[float, float]] = []
+    for op in Levenshtein.opcodes(text, joined):
+        for i in range(op.src_start, op.src_end):
+            if op.tag in ("equal", "replace") and op.dest_end > op.dest_start:
+                j = op.dest_start + (i - op.src_start) * (op.dest_end - op.dest_start) // (op.src_end - op.src_start)
+            else:
+                j = op.dest_start
+            times.append(spans[min(j, len(spans) - 1)])
+    return times
+
+
+@dataclass(frozen=True, slots=True)
+class _Utt:
+    index: int
+    channel: str
+    start: float
+    end: float
+    text: _Text
+    times: list[tuple[float, float]] | None
+
+
+def _as_utterance(item: Utterance | dict[str, Any]) -> Utterance:
+    if isinstance(item, Utterance):
+        return item
+    data = dict(item)
+    data.setdefault("raw_text", data.get("text", ""))
+    return Utterance.from_json(data)
+
+
+class PreparedTranscript:
+    """Utterances with normalised text, pinyin and character times computed once per call.
+
+    ``channel`` keeps only that channel's utterances; indices stay those of the input list.
+    """
+
+    def __init__(self, utterances: Iterable[Utterance | dict[str, Any]], channel: str | None = None) -> None:
+        self.utterances: list[_Utt] = []
+        for index, item in enumerate(utterances):
+            utt = _as_utterance(item)
+            if channel is not None and utt.channel != channel:
+                continue
+            text = _prepare(utt.text)
+            if text.chars:
+                self.utterances.append(_Utt(index, utt.channel, utt.start, utt.end, text,
+                                            _char_times(utt, text.chars)))
+        self._chars = "\n".join(u.text.chars for u in self.utterances)  # for a whole-call first look
+        self._pinyin = " | ".join(u.text.pinyin for u in self.utterances)
+
+    def best(self, phrase: str, threshold_chars: float = 0.0, threshold_pinyin: float = 0.0) -> Match | None:
+        """The most similar span among those reaching either threshold (0, 0: the best at all, as evidence)."""
+        target = _prepare(phrase)
+        if not target.chars or not self.utterances:
+            return None
+        # Scores below a threshold are not looked at closely: partial_ratio is cut off a margin below
+        # it (the final, re-scored span can differ from partial_ratio's window by a few points).
+        cut_chars = max(0.0, threshold_chars - PREFILTER_MARGIN) * 100
+        cut_pinyin = max(0.0, threshold_pinyin - PREFILTER_MARGIN) * 100
+        if (cut_chars > 0 and cut_pinyin > 0 and len(target.chars) > EXACT_MAX_CHARS
+                and fuzz.partial_ratio(target.chars, self._chars, score_cutoff=cut_chars) == 0
+                and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=cut_pinyin) == 0):
+            return None  # no window anywhere in the call comes close: skip the per-utterance work
+        found: Match | None = None
+        best = -1.0
+        for utt in self.utterances:
+            span = _align(target, utt, cut_chars, cut_pinyin)
+            if span is None:
+                continue
+            lo, hi, char_sim, pin_sim = span
+            if (char_sim < threshold_chars and pin_sim < threshold_pinyin) or max(char_sim, pin_sim) <= best:
+                continue
+            best = max(char_sim, pin_sim)
+            found = _match(phrase, utt, lo, hi, char_sim, pin_sim)
+        return found
+
+
+def _align(target: _Text, utt: _Utt, cut_chars: float, cut_pinyin: float) -> tuple[int, int, float, float] | None:
+    """The best span of one utterance for one phrase: (start, end, char similarity, pinyin similarity)."""
+    text = utt.text
+    m = len(target.chars)
+    min_len = MIN_SPAN_RATIO * m
+    if m <= EXACT_MAX_CHARS:
+        at = text.chars.find(target.chars)
+        return None if at < 0 else (at, at + m, 1.0, 1.0)
+    char_sim = 0.0
+    char_span = (0, 0)
+    al = fuzz.partial_ratio_alignment(target.chars, text.chars, score_cutoff=cut_chars)
+    if al is not None and al.dest_end - al.dest_start >= min_len:
+        char_span = (al.dest_start, al.dest_end)
+        char_sim = fuzz.ratio(target.chars, text.chars[al.dest_start:al.dest_end]) / 100
+    pin_sim = 0.0
+    pin_span = (0, 0)
+    al = fuzz.partial_ratio_alignment(target.pinyin, text.pinyin, score_cutoff=cut_pinyin)
+    if al is not None:
+        syllables, offsets = text.syllables, text.offsets
+        lo = max(0, bisect_right(offsets, al.dest_start) - 1)
+        if al.dest_start >= offsets[lo] + len(syllables[lo]) and lo + 1 < len(offsets):
+            lo += 1  # the alignment began on the space after a syllable
+        hi = max(lo + 1, bisect_right(offsets, max(al.dest_end - 1, 0)))
+        if hi - lo >= min_len:
+            pin_sim, pin_span = fuzz.ratio(target.pinyin, " ".join(syllables[lo:hi])) / 100, (lo, hi)
+        if pin_sim < 1.0:  # snapping to whole syllables may be one off at either end
+            n = len(syllables)
+            for a in range(max(0, lo - 1), min(n, lo + 2)):
+                for b in range(max(a + 1, hi - 1), min(n, hi + 1) + 1):
+                    if b - a >= min_len and (a, b) != (lo, hi):
+                        sim = fuzz.ratio(target.pinyin, " ".join(syllables[a:b])) / 100
+                        if sim > pin_sim:
+                            pin_sim, pin_span = sim, (a, b)
+    if char_sim == 0.0 and pin_sim == 0.0:
+        return None
+    lo, hi = char_span if char_sim >= pin_sim else pin_span
+    if char_sim == 0.0:  # cut off or too short: report the characters of the pinyin span instead
+        char_sim = fuzz.ratio(target.chars, text.chars[lo:hi]) / 100
+    elif pin_sim == 0.0:
+        pin_sim = fuzz.ratio(target.pinyin, " ".join(text.syllables[lo:hi])) / 100
+    return lo, hi, char_sim, pin_sim
+
+
+def _match(phrase: str, utt: _Utt, lo: int, hi: int, char_sim: float, pin_sim: float) -> Match:
+    if utt.times is not None:
+        start, end = utt.times[lo][0], utt.times[hi - 1][1]
+    else:
+        n = len(utt.text.chars)
+        start = utt.start + (utt.end - utt.start) * lo / n
+        end = utt.start + (utt.end - utt.start) * hi / n
+    return Match(phrase, utt.index, utt.channel, utt.text.chars[lo:hi], lo, hi, start, end,
+                 max(char_sim, pin_sim), char_sim, pin_sim)
+
+
+Utterances = PreparedTranscript | Sequence[Utterance | dict[str, Any]]
+
+
+def _prepared(utterances: Utterances) -> PreparedTranscript:
+    return utterances if isinstance(utterances, PreparedTranscript) else PreparedTranscript(utterances)
+
+
+def match_phrase(phrase: str, utterances: Utterances, threshold_chars: float = THRESHOLD_CHARS,
+                 threshold_pinyin: float = THRESHOLD_PINYIN) -> Match | None:
+    """The best span for ``phrase`` if its characters or its pinyin are similar enough, else None."""
+    return _prepared(utterances).best(phrase, threshold_chars, threshold_pinyin)
+
+
+def match_any(phrases: Iterable[str], utterances: Utterances, threshold_chars: float = THRESHOLD_CHARS,
+              threshold_pinyin: float = THRESHOLD_PINYIN) -> Match | None:
+    """The best span over many paraphrases of one item; ``Match.phrase`` says which one matched."""
+    transcript = _prepared(utterances)
+    found: Match | None = None
+    for phrase in phrases:
+        match = transcript.best(phrase, threshold_chars, threshold_pinyin)
+        if match is not None and (found is None or match.similarity > found.similarity):
+            found = match
+    return found
