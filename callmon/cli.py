@@ -168,13 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recompute", cmd_recompute, "rebuild call records from stored raw events")
     p.add_argument("--since", metavar="DATE", help="only calls with events since YYYY-MM-DD (site time zone)")
     add("config", cmd_config, "print the effective configuration (secrets masked)")
-    from callmon.compliance import cli_grammar
+    from callmon.compliance import cli_check, cli_grammar
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
 
     cli_speech.register(add)
     speech_commands.register(add)
     cli_grammar.register(add)
+    cli_check.register(add)
     return parser
 
 

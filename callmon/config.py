@@ -128,6 +128,13 @@ class SpeechConfig:
 
 
 @dataclass
+class ComplianceConfig:
+    """Which site grammar judges the calls."""
+
+    grammar: str = "grammars/changzhou-110.yaml"
+
+
+@dataclass
 class LogConfig:
     level: str = "INFO"
 
@@ -142,6 +149,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
 

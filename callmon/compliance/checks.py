@@ -1,0 +1,236 @@
+"""Text becomes a verdict: each rule of the grammar checked against one call, with evidence.
+
+``check_call`` is a pure function of the grammar, the call's utterances (both
+channels) and, optionally, its timing record.  Every item says whether it was
+owed, whether it was kept, and the evidence: the expected phrase, the best
+span found (text, utterance, audio time, similarity) or that nothing came
+close.  Scoring follows the grammar's budgets, deductions, caps and vetoes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from callmon.compliance.grammar_schema import Grammar, Threshold
+from callmon.compliance.matching import Match, PreparedTranscript
+from callmon.speech.types import Utterance
+
+LOW_CONFIDENCE = 0.5
+
+
+@dataclass
+class Item:
+    """One rule's verdict for one call, with what it was judged on."""
+
+    id: str
+    kind: str
+    owed: bool
+    found: bool
+    source: str | None = None  # operator | caller | timing
+    expected: str | None = None
+    match: Match | None = None
+    deduction: int = 0
+    note: str | None = None
+    groups: list[str] = field(default_factory=list)  # prohibited kinds said (训斥, 辱骂 ...)
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.match
+        return {
+            "id": self.id, "kind": self.kind, "owed": self.owed, "found": self.found, "source": self.source,
+            "expected": self.expected, "matched": m.text if m else None,
+            "similarity": round(m.similarity, 3) if m else None,
+            "utterance": m.utterance_index if m else None,
+            "start": round(m.start, 3) if m else None, "end": round(m.end, 3) if m else None,
+            "deduction": self.deduction,
+        }
+
+
+@dataclass
+class CheckResult:
+    grammar_hash: str
+    score: int
+    passed: bool
+    flagged: bool
+    flag_reasons: list[str]
+    items: list[Item] = field(default_factory=list)
+    vetoes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"score": self.score, "passed": self.passed, "flagged": self.flagged,
+                "flag_reasons": self.flag_reasons, "grammar_hash": self.grammar_hash,
+                "items": [i.to_json() for i in self.items]}
+
+
+def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) -> tuple[Match | None, bool]:
+    """The best span over all phrases, and whether it passes the thresholds."""
+    best: Match | None = None
+    for phrase in phrases:
+        found = transcript.best(phrase, t.chars, t.pinyin)
+        if found is not None:
+            return found, True
+    for phrase in phrases:  # evidence for a miss: the closest thing said
+        near = transcript.best(phrase)
+        if near is not None and (best is None or near.similarity > best.similarity):
+            best = near
+    return best, False
+
+
+def _greeting_phrases(grammar: Grammar) -> list[str]:
+    """Each template up to its first unfilled slot (a badge number is optional evidence)."""
+    phrases = []
+    for text in grammar.greeting_texts():
+        head = re.split(r"[，,、]?\{\w+\}", text, maxsplit=1)[0]
+        if head and head not in phrases:
+            phrases.append(head)
+    return phrases
+
+
+def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]],
+               timing: dict[str, Any] | None = None) -> CheckResult:
+    """Every item of the grammar for one call; see the module docstring."""
+    rows = [u if isinstance(u, dict) else u.to_json() for u in utterances]
+    rows.sort(key=lambda u: float(u["start"]))
+    operator_rows = [u for u in rows if u["channel"] in ("operator", "mixed")]
+    caller_rows = [u for u in rows if u["channel"] in ("caller", "mixed")]
+    operator = PreparedTranscript(operator_rows)
+    caller = PreparedTranscript(caller_rows)
+    items: list[Item] = [_greeting(grammar, operator_rows)]
+    for element in grammar.elements:
+        match, ok = _best(operator, element.asks, element.threshold)
+        item = Item(element.id, "element", True, ok, "operator" if ok else None, element.asks[0], match)
+        if not ok and element.volunteered:
+            offered, said = _best(caller, element.volunteered, element.threshold)
+            if said:
+                item.found, item.source, item.match = True, "caller", offered
+        items.append(item)
+    for situation in grammar.situations:
+        items.append(_situation(situation, operator, caller))
+    items.append(_prohibited(grammar, operator))
+    items.append(_rings(timing))
+    for custom in grammar.custom:
+        match, ok = _best(operator, custom.phrases, custom.threshold)
+        items.append(Item(custom.id, "custom", True, ok, "operator" if ok else None, custom.phrases[0], match))
+    return _score(grammar, items, operator_rows, timing)
+
+
+def _greeting(grammar: Grammar, operator_rows: list[dict[str, Any]]) -> Item:
+    g = grammar.greeting
+    phrases = _greeting_phrases(grammar)
+    pool = operator_rows[:1] if g.must_be_first else operator_rows
+    match, ok = _best(PreparedTranscript(pool), phrases, g.threshold)
+    item = Item("greeting", "greeting", True, ok, "operator" if ok else None, phrases[0], match)
+    if ok and match is not None and match.start > g.within_seconds:
+        item.found, item.note = False, f"said at {match.start:.1f} s, after the {g.within_seconds:g} s allowed"
+    if not operator_rows:
+        item.note = "no operator speech"
+    return item
+
+
+def _situation(situation: Any, operator: PreparedTranscript, caller: PreparedTranscript) -> Item:
+    trigger, triggered = _best(caller, situation.triggers, situation.threshold)
+    if triggered and situation.not_triggers:
+        _, excluded = _best(caller, situation.not_triggers, situation.threshold)
+        triggered = not excluded
+    item = Item(situation.id, "situation", triggered, False, None, situation.responses[0].phrases[0])
+    if not triggered:
+        item.match = None
+        return item
+    missing = []
+    best: Match | None = None
+    for response in situation.responses:
+        match, ok = _best(operator, response.phrases, situation.threshold)
+        if ok:
+            best = best or match
+        else:
+            missing.append(response.name)
+            best = best or match
+    item.found = not missing
+    item.source = "operator" if item.found else None
+    item.match = best
+    trig = f"triggered by caller: {trigger.text!r} at {trigger.start:.1f} s" if trigger else "triggered"
+    item.note = trig + (f"; missing: {', '.join(missing)}" if missing else "")
+    item.deduction = len(missing)  # scaled by the item's deduction in _score
+    return item
+
+
+def _prohibited(grammar: Grammar, operator: PreparedTranscript) -> Item:
+    p = grammar.prohibited
+    said: list[tuple[str, Match, bool]] = []
+    for group in p.groups:
+        for phrase in group.phrases:
+            match = operator.best(phrase, p.threshold.chars, p.threshold.pinyin)
+            if match is not None:
+                said.append((group.kind, match, group.veto))
+    item = Item("prohibited", "prohibited", True, bool(said), "operator" if said else None,
+                p.groups[0].phrases[0] if p.groups else None)
+    if said:
+        said.sort(key=lambda s: -s[1].similarity)
+        kept: list[tuple[str, Match, bool]] = []
+        for entry in said:  # one spoken span counts once, however many listed phrases it matches
+            m = entry[1]
+            if not any(k[1].utterance_index == m.utterance_index and k[1].char_start < m.char_end
+                       and m.char_start < k[1].char_end for k in kept):
+                kept.append(entry)
+        said = kept
+        item.match = said[0][1]
+        item.expected = said[0][1].phrase
+        item.note = "; ".join(f"{kind}: {m.text!r} at {m.start:.1f} s" for kind, m, _ in said)
+        item.deduction = len(said)
+        item.groups = sorted({kind for kind, _, _ in said})
+    return item
+
+
+def _rings(timing: dict[str, Any] | None) -> Item:
+    if not timing or timing.get("ring_seconds") is None:
+        return Item("rings", "rings", False, False, None, None, note="no answer timing for this call")
+    within = bool(timing.get("within_limit"))
+    return Item("rings", "rings", True, within, "timing", "answered within the ring limit",
+                note=f"{timing.get('rings')} ring(s), {timing['ring_seconds']:.3f} s")
+
+
+def _score(grammar: Grammar, items: list[Item], operator_rows: list[dict[str, Any]],
+           timing: dict[str, Any] | None) -> CheckResult:
+    budgets = {s.id: s for s in grammar.scoring.items}
+    total = grammar.scoring.total
+    for item in items:
+        rule = budgets.get(item.id)
+        if rule is None or not item.owed:
+            item.deduction = 0
+            continue
+        if item.kind == "prohibited":
+            count = item.deduction if item.found else 0
+        elif item.kind == "situation":
+            count = item.deduction if not item.found else 0
+        else:
+            count = 0 if item.found else 1
+        item.deduction = min(rule.budget, count * rule.deduction)
+        total -= item.deduction
+    by_id = {i.id: i for i in items}
+    vetoes = []
+    for veto in grammar.scoring.vetoes:
+        target = by_id.get(veto.item)
+        if target is None or not target.owed:
+            continue
+        if veto.when == "found" and target.found and (veto.group is None or veto.group in target.groups):
+            vetoes.append(veto.id)
+        elif veto.when == "missed" and not target.found:
+            vetoes.append(veto.id)
+    passed = total >= grammar.scoring.pass_mark and not vetoes
+    reasons = []
+    if not operator_rows:
+        reasons.append("needs a human: no operator speech in the transcript")
+    else:
+        scored = [float(u["confidence"]) for u in operator_rows if u.get("confidence") is not None]
+        if scored and sum(scored) / len(scored) < LOW_CONFIDENCE:
+            reasons.append("needs a human: low-confidence transcript")
+    if total < grammar.scoring.pass_mark:
+        reasons.append(f"score {total} below the pass mark {grammar.scoring.pass_mark}")
+    reasons += [f"veto: {v}" for v in vetoes]
+    if by_id["rings"].owed and not by_id["rings"].found:
+        reasons.append("ring limit exceeded")
+    if by_id["prohibited"].found:
+        reasons.append("prohibited phrase")
+    return CheckResult(grammar.content_hash, max(0, total), passed, bool(reasons), reasons, items, vetoes)
