@@ -19,16 +19,23 @@ ITEM_KEYS = ["id", "kind", "owed", "found", "source", "expected", "matched", "si
              "end", "deduction"]
 
 # What Whisper base (int8) heard on the natural-voice fixture recordings (callmon transcript --json).
-RING02 = [("operator", 0.864, 5.216, "你好长周110请说清楚发生了什么事情", 0.59), ("caller", 7.648, 8.736, "我家被刀了", 0.58),
-          ("operator", 9.728, 11.04, "请说出具体的位置", 0.72), ("caller", 12.512, 13.856, "再喝平露3毫", 0.65),
-          ("operator", 15.04, 16.672, "请问什么时间发生的", 0.67), ("caller", 18.336, 20.0, "刚才10点钟发现的", 0.64),
-          ("operator", 21.6, 23.264, "请留下你的联系方式", 0.69), ("caller", 24.832, 28.48, "我的电话是138001234", 0.58),
-          ("operator", 30.304, 33.376, "请不要着急我们马上派您紧来", 0.67), ("caller", 35.168, 36.86, "好的谢谢", 0.62)]
+RING02 = [("operator", 0.864, 5.216, "你好长周110请说清楚发生了什么事情", 0.59),
+          ("caller", 7.648, 8.736, "我家被刀了", 0.58),
+          ("operator", 9.728, 11.04, "请说出具体的位置", 0.72),
+          ("caller", 12.512, 13.856, "再喝平露3毫", 0.65),
+          ("operator", 15.04, 16.672, "请问什么时间发生的", 0.67),
+          ("caller", 18.336, 20.0, "刚才10点钟发现的", 0.64),
+          ("operator", 21.6, 23.264, "请留下你的联系方式", 0.69),
+          ("caller", 24.832, 28.48, "我的电话是138001234", 0.58),
+          ("operator", 30.304, 33.376, "请不要着急我们马上派您紧来", 0.67),
+          ("caller", 35.168, 36.86, "好的谢谢", 0.62)]
 RING07 = [("operator", 0.928, 1.888, "喂什么事", 0.27),
           ("caller", 2.752, 7.424, "我驾北到了在赫评路3号刚才10点钟发现的", 0.64),
           ("operator", 9.952, 11.72, "知道了等着吧", 0.38)]
-RING12 = [("operator", 0.864, 5.216, "你好长周110请说清楚发生了什么事情", 0.59), ("caller", 7.84, 9.024, "路上有人打架了", 0.68),
-          ("operator", 10.432, 11.744, "请说出具体的位置", 0.73), ("caller", 13.28, 15.392, "在人民路和言零路路口", 0.37),
+RING12 = [("operator", 0.864, 5.216, "你好长周110请说清楚发生了什么事情", 0.59),
+          ("caller", 7.84, 9.024, "路上有人打架了", 0.68),
+          ("operator", 10.432, 11.744, "请说出具体的位置", 0.73),
+          ("caller", 13.28, 15.392, "在人民路和言零路路口", 0.37),
           ("operator", 16.8, 20.24, "好的我们马上拍明镜来", 0.61)]
 
 
@@ -107,7 +114,7 @@ def test_complaint_about_police_is_owed_but_a_noisy_neighbour_is_not(grammar: Gr
 
 def test_abusive_phrase_vetoes_the_call(grammar: Grammar) -> None:
     abuse_kind = next(g for g in grammar.prohibited.groups if g.veto)
-    rows = list(RING02) + [("operator", 37.0, 38.0, abuse_kind.phrases[0], 0.9)]
+    rows = [*RING02, ("operator", 37.0, 38.0, abuse_kind.phrases[0], 0.9)]
     result = check_call(grammar, utts(rows), {"ring_seconds": 2.0, "rings": 1, "within_limit": True})
     assert not result.passed and result.vetoes and any(r.startswith("veto: ") for r in result.flag_reasons)
 
