@@ -32,9 +32,9 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
     engine = open_store(db_url)
     open_store(db_url)  # second start: nothing to do, no error
     tables = set(inspect(engine).get_table_names())
-    assert {"calls", "operator_rings", "raw_events", "jobs", "transcripts", "alembic_version"} <= tables
+    assert {"calls", "operator_rings", "raw_events", "jobs", "transcripts", "scores", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.execute(text("pragma journal_mode")).scalar() == "wal"

@@ -78,6 +78,33 @@ class TranscriptionWorker:
         self.stop = threading.Event()
         self.done = 0
         self.failed = 0
+        self._grammar: Any = None
+        self._grammar_error: str | None = None
+
+    def grammar(self) -> Any:
+        """The site grammar, loaded once; a broken grammar is logged once and judging skipped."""
+        if self._grammar is None and self._grammar_error is None:
+            from callmon.compliance.grammar import load_grammar
+            from callmon.compliance.grammar_schema import GrammarError
+
+            try:
+                self._grammar = load_grammar(self.cfg.compliance.grammar)
+            except GrammarError as exc:
+                self._grammar_error = str(exc)
+                log.error("calls are transcribed but not judged: %s", exc)
+        return self._grammar
+
+    def judge(self, call_id: int, failure: str | None = None) -> None:
+        """The checks, as soon as the transcript is stored (or the call cannot be judged)."""
+        grammar = self.grammar()
+        if grammar is None:
+            return
+        from callmon.compliance.judge import judge_call
+
+        try:
+            judge_call(self.store, grammar, call_id, failure)
+        except Exception:  # noqa: BLE001 - a checking bug must not stop transcription
+            log.exception("could not judge call %d", call_id)
 
     def recognizer(self) -> Recognizer:
         if self._recognizer is None:  # load the model once, on the first job that needs it
@@ -115,6 +142,7 @@ class TranscriptionWorker:
             return self._failed(job, f"{type(exc).__name__}: {exc}", speech.retry_seconds)
         if self.queue.complete(job, self.name, results):
             self.done += 1
+            self.judge(job.call_id)
             return "done"
         log.warning("job %d was taken over by another worker after its lease ran out", job.id)
         return "lost"
@@ -124,6 +152,7 @@ class TranscriptionWorker:
         if state == "failed":
             self.failed += 1
             log.warning("call %d: transcription failed for good: %s", job.call_id, error)
+            self.judge(job.call_id, failure=error)
         else:
             log.info("call %d: transcription will be retried: %s", job.call_id, error)
         return state

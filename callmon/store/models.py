@@ -143,3 +143,20 @@ class Transcript(Base):
     low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
     no_speech: Mapped[bool] = mapped_column(Boolean, default=False)
     created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class Score(Base):
+    """One call judged against one grammar version: the verdict and every item's evidence."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("call_id", name="uq_scores_call"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    grammar_hash: Mapped[str] = mapped_column(String(64))
+    score: Mapped[int | None] = mapped_column(Integer)  # None: could not be judged
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    flagged: Mapped[bool] = mapped_column(Boolean, index=True)
+    flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    computed_us: Mapped[int] = mapped_column(BigInteger)
