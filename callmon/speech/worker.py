@@ -103,7 +103,7 @@ class TranscriptionWorker:
 
         try:
             judge_call(self.store, grammar, call_id, failure)
-        except Exception:  # noqa: BLE001 - a checking bug must not stop transcription
+        except Exception:
             log.exception("could not judge call %d", call_id)
 
     def recognizer(self) -> Recognizer:
