@@ -131,3 +131,20 @@ def test_robotic_espeak_audio_is_marked_low_confidence(tmp_path: Path) -> None:
         marks[name] = (operator["low_confidence"], operator["confidence"])
     assert marks["natural"][0] is False and marks["espeak"][0] is True, marks
     assert marks["espeak"][1] < marks["natural"][1] - 0.15
+
+
+def test_calls_are_judged_when_transcribed_and_the_demo_runs(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path}/judged.db"
+    for name in CAPTURES_WITH_AUDIO:
+        assert callmon(db_url, "replay", str(ASTERISK / name)).returncode == 0
+    assert "2 done" in callmon(db_url, "worker", "--until-idle").stdout
+    table = json.loads(callmon(db_url, "score", "--json").stdout)
+    (op,) = table["operators"]
+    assert op["operator"] == "op1001" and op["calls"] == 2 and op["within_ring_limit_pct"] == 100.0
+    flagged = {c["linkedid"]: c for c in table["flagged_calls"]}
+    assert "prohibited phrase" in flagged["1795357820.0"]["reasons"]  # 知道了，等着吧
+    assert "1795357773.0" not in flagged  # the compliant call passes
+    demo = callmon(f"sqlite:///{tmp_path}/demo.db", "demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "transcribed and checked 5 call(s); 8 without usable recordings" in demo.stdout
+    assert "flagged calls:" in demo.stdout and "needs a human: no transcript (no recording found)" in demo.stdout
