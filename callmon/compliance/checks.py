@@ -19,6 +19,7 @@ from callmon.compliance.matching import Match, PreparedTranscript
 from callmon.speech.types import Utterance
 
 LOW_CONFIDENCE = 0.5
+EVIDENCE = 0.5  # a near miss below this similarity is reported as "not found"
 
 
 @dataclass
@@ -71,8 +72,8 @@ def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) 
         found = transcript.best(phrase, t.chars, t.pinyin)
         if found is not None:
             return found, True
-    for phrase in phrases:  # evidence for a miss: the closest thing said
-        near = transcript.best(phrase)
+    for phrase in phrases:  # evidence for a miss: the closest thing said, if anything came near
+        near = transcript.best(phrase, EVIDENCE, EVIDENCE)
         if near is not None and (best is None or near.similarity > best.similarity):
             best = near
     return best, False
