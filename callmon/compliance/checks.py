@@ -68,13 +68,13 @@ class CheckResult:
 def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) -> tuple[Match | None, bool]:
     """The best span over all phrases, and whether it passes the thresholds."""
     best: Match | None = None
-    for phrase in phrases:
-        found = transcript.best(phrase, t.chars, t.pinyin)
-        if found is not None:
-            return found, True
-    for phrase in phrases:  # evidence for a miss: the closest thing said, if anything came near
-        near = transcript.best(phrase, EVIDENCE, EVIDENCE)
-        if near is not None and (best is None or near.similarity > best.similarity):
+    for phrase in phrases:  # one pass: the first phrase kept wins; else the closest thing said is the evidence
+        near = transcript.best(phrase, min(t.chars, EVIDENCE), min(t.pinyin, EVIDENCE))
+        if near is None:
+            continue
+        if near.char_similarity >= t.chars or near.pinyin_similarity >= t.pinyin:
+            return near, True
+        if best is None or near.similarity > best.similarity:
             best = near
     return best, False
 
