@@ -1,0 +1,219 @@
+"""`callmon eval` on the labelled dialogues (text mode): controls, coverage, and the targets that hold.
+
+The labels in tests/fixtures/labelled/dialogues.json are a supervisor's reading of the 110
+rules, not the checks' output. Where the checks do not reach 0.95 yet the metric is an
+expected failure naming the item, so a fix shows up as XPASS and can be promoted to HOLDING;
+the labels are never changed to make a figure pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from callmon.compliance import evaluate as ev
+from callmon.compliance.grammar import FIXED_IDS, SITUATION_IDS, load_grammar
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAMMAR = ROOT / "grammars" / "changzhou-110.yaml"
+LABELLED = ROOT / "tests" / "fixtures" / "labelled" / "dialogues.json"
+TARGET = 0.95
+CONTROLS = ("control-unrelated-chat", "control-empty", "control-wei-only")
+ALWAYS_OWED = ("greeting", "prohibited")  # every answered call owes the greeting and is checked for prohibited phrases
+
+# (item, question, metric) at or above TARGET on the labelled set in text mode (measured 2026-11-23).
+HOLDING = {
+    ("greeting", "owed", "precision"), ("greeting", "owed", "recall"),
+    ("greeting", "found", "precision"), ("greeting", "found", "recall"),
+    ("element.when", "owed", "recall"), ("element.where", "owed", "recall"), ("element.what", "owed", "recall"),
+    ("element.who", "owed", "recall"), ("element.why", "owed", "recall"), ("element.objects", "owed", "recall"),
+    ("element.outcome", "owed", "recall"), ("element.contact", "owed", "recall"),
+    ("element.where", "found", "precision"), ("element.what", "found", "precision"),
+    ("element.who", "found", "precision"), ("element.why", "found", "precision"),
+    ("element.objects", "found", "precision"), ("element.contact", "found", "precision"),
+    ("situation.calming", "found", "precision"),
+    ("situation.repeat_call", "owed", "precision"),
+    ("situation.urgent_help", "owed", "precision"), ("situation.urgent_help", "found", "precision"),
+    ("situation.consultation", "owed", "precision"), ("situation.consultation", "found", "precision"),
+    ("situation.rude_caller", "owed", "precision"), ("situation.rude_caller", "owed", "recall"),
+    ("situation.rude_caller", "found", "precision"), ("situation.rude_caller", "found", "recall"),
+    ("situation.harassment", "owed", "precision"), ("situation.harassment", "owed", "recall"),
+    ("situation.harassment", "found", "precision"), ("situation.harassment", "found", "recall"),
+    ("situation.complaint", "owed", "precision"), ("situation.complaint", "found", "precision"),
+    ("prohibited", "owed", "precision"), ("prohibited", "owed", "recall"),
+    ("rings", "owed", "precision"), ("rings", "owed", "recall"),
+    ("rings", "found", "precision"), ("rings", "found", "recall"),
+}
+
+
+@pytest.fixture(scope="module")
+def dialogues() -> list[dict[str, Any]]:
+    return ev.load_labelled(LABELLED)
+
+
+@pytest.fixture(scope="module")
+def report(dialogues: list[dict[str, Any]]) -> ev.EvalReport:
+    return ev.evaluate(load_grammar(GRAMMAR), dialogues)
+
+
+# --- the labelled set itself ---------------------------------------------------------------------
+
+
+def test_labelled_set_is_large_enough_and_labels_every_fixed_item(dialogues: list[dict[str, Any]]) -> None:
+    assert len(dialogues) >= 40
+    for d in dialogues:
+        assert set(d["labels"]) == set(FIXED_IDS), d["id"]
+        assert d["description"]
+        assert d["timing"] is None or {"ring_seconds", "within_limit", "rings"} <= set(d["timing"])
+    assert {d["id"] for d in dialogues} >= set(CONTROLS)
+
+
+def test_every_item_is_covered_both_ways(dialogues: list[dict[str, Any]]) -> None:
+    for item in FIXED_IDS:
+        labels = [d["labels"][item] for d in dialogues]
+        assert any(x["owed"] and x["found"] for x in labels), f"{item}: no kept example"
+        assert any(x["owed"] and not x["found"] for x in labels), f"{item}: no missed example"
+        if item not in ALWAYS_OWED:
+            assert any(not x["owed"] for x in labels), f"{item}: no example where it is not owed"
+
+
+def test_labels_follow_the_rules_for_controls(dialogues: list[dict[str, Any]]) -> None:
+    by_id = {d["id"]: d for d in dialogues}
+    for cid in CONTROLS:
+        labels = by_id[cid]["labels"]
+        assert not any(x["found"] for x in labels.values()), cid
+        assert not any(labels[s]["owed"] for s in SITUATION_IDS), cid
+
+
+def test_turns_become_text_mode_utterances() -> None:
+    utts = ev.utterances_from_turns([{"speaker": "operator", "text": "你好，常州110。", "start": 1.0},
+                                     {"speaker": "caller", "text": "喂", "start": 5.0}])
+    assert utts[0] == {"channel": "operator", "start": 1.0, "end": 1.0 + 9 * 0.25, "text": "你好，常州110。",
+                       "raw_text": "你好，常州110。", "confidence": 1.0, "words": []}
+    assert utts[1]["channel"] == "caller" and utts[1]["end"] == 5.25
+
+
+def test_bad_labelled_files_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": "x", "turns": [], "labels": {"greeting": {"owed": False, "found": True}}}]),
+                   encoding="utf-8")
+    with pytest.raises(ev.LabelledError, match="found but not owed"):
+        ev.load_labelled(bad)
+    bad.write_text(json.dumps([{"id": "x", "turns": [{"speaker": "operator", "text": "a", "start": 2},
+                                                     {"speaker": "caller", "text": "b", "start": 1}],
+                                "labels": {}}]), encoding="utf-8")
+    with pytest.raises(ev.LabelledError, match="must increase"):
+        ev.load_labelled(bad)
+    with pytest.raises(ev.LabelledError, match="cannot read"):
+        ev.load_labelled(tmp_path / "missing.json")
+
+
+def test_counts() -> None:
+    c = ev.Counts()
+    assert c.precision is None and c.recall is None
+    for expected, got in [(True, True), (True, True), (True, False), (False, True), (False, False)]:
+        c.add(expected, got)
+    assert (c.tp, c.fp, c.fn, c.tn) == (2, 1, 1, 1)
+    assert c.precision == pytest.approx(2 / 3) and c.recall == pytest.approx(2 / 3)
+
+
+# --- the checks on the labelled set --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("control", [
+    pytest.param("control-unrelated-chat", marks=pytest.mark.xfail(
+        strict=True, reason="grammar: volunteered 何时 cue 刚刚 (2 chars, exact) fires on '我刚刚去超市买了点菜'")),
+    "control-empty",
+    "control-wei-only",
+])
+def test_negative_controls_find_nothing_and_owe_no_situation(report: ev.EvalReport, control: str) -> None:
+    result = report.results[control]
+    found = [i.id for i in result.items if i.owed and i.found]
+    owed = [i.id for i in result.items if i.kind == "situation" and i.owed]
+    assert found == [] and owed == [], f"{control}: found {found}, situations owed {owed}"
+
+
+def test_overall_results_are_reported(report: ev.EvalReport, dialogues: list[dict[str, Any]]) -> None:
+    assert report.dialogues == len(dialogues)
+    assert set(report.results) == {d["id"] for d in dialogues}
+    for item in FIXED_IDS:
+        r = report.items[item]
+        assert r.labelled == len(dialogues)
+        assert r.owed.tp + r.owed.fp + r.owed.fn + r.owed.tn == len(dialogues)
+        assert r.found.tp + r.found.fp + r.found.fn + r.found.tn == r.support
+    data = report.to_json()
+    assert data["total"]["found"]["tp"] > 0
+    expected_disagreements = sum(r.owed.fp + r.owed.fn + r.found.fp + r.found.fn for r in report.items.values())
+    assert len(data["disagreements"]) == expected_disagreements
+    for d in report.disagreements:
+        assert d.evidence and d.field in ("owed", "found") and d.expected != d.got
+    table = ev.format_report(report)
+    for item in FIXED_IDS:
+        assert item in table
+
+
+def _metric_params() -> list[Any]:
+    params = []
+    for item in FIXED_IDS:
+        for question in ("owed", "found"):
+            for metric in ("precision", "recall"):
+                key = (item, question, metric)
+                marks = () if key in HOLDING else (pytest.mark.xfail(
+                    strict=True, reason=f"{item} {question} {metric} is below {TARGET} in text mode"),)
+                params.append(pytest.param(*key, id=f"{item}-{question}-{metric}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("item", "question", "metric"), _metric_params())
+def test_target_per_item(report: ev.EvalReport, item: str, question: str, metric: str) -> None:
+    counts: ev.Counts = getattr(report.items[item], question)
+    value = getattr(counts, metric)
+    if value is None:
+        pytest.skip(f"{item} {question} {metric} undefined (no positives)")
+    assert value >= TARGET, [d.to_json() for d in report.disagreements if d.item == item and d.field == question]
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callmon")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[Any, argparse.Namespace], int], help_text: str,
+            db: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    ev.register(add)
+    return parser
+
+
+def _cfg() -> SimpleNamespace:
+    """Stands in for Config: only ``compliance.grammar`` is read."""
+    return SimpleNamespace(compliance=SimpleNamespace(grammar=str(GRAMMAR)))
+
+
+def test_eval_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parser().parse_args(["eval", str(LABELLED)])
+    assert args.func(_cfg(), args) == 0
+    out = capsys.readouterr().out
+    assert "owed P" in out and "found R" in out and "situation.complaint" in out and "ALL (micro)" in out
+
+
+def test_eval_command_json_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = _parser().parse_args(["eval", str(LABELLED), "--grammar", str(GRAMMAR), "--json"])
+    assert args.func(_cfg(), args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {i["id"] for i in data["items"]} == set(FIXED_IDS)
+    assert data["dialogues"] >= 40
+    args = _parser().parse_args(["eval", str(tmp_path / "none.json")])
+    assert args.func(_cfg(), args) == 2
+    assert "cannot read" in capsys.readouterr().err
