@@ -28,12 +28,13 @@ CONTROLS = ("control-unrelated-chat", "control-empty", "control-wei-only")
 ALWAYS_OWED = ("greeting", "prohibited")  # every answered call owes the greeting and is checked for prohibited phrases
 
 # (item, question, metric) at or above TARGET on the labelled set in text mode (measured 2026-11-23).
-HOLDING = {
+HOLDING = {  # grammar revised after the first measurement: colloquial asks added, 刚刚/人还在/等着吧 removed
     ("greeting", "owed", "precision"), ("greeting", "owed", "recall"),
     ("greeting", "found", "precision"), ("greeting", "found", "recall"),
     ("element.when", "owed", "recall"), ("element.where", "owed", "recall"), ("element.what", "owed", "recall"),
     ("element.who", "owed", "recall"), ("element.why", "owed", "recall"), ("element.objects", "owed", "recall"),
     ("element.outcome", "owed", "recall"), ("element.contact", "owed", "recall"),
+    ("element.when", "found", "precision"), ("element.outcome", "found", "precision"),
     ("element.where", "found", "precision"), ("element.what", "found", "precision"),
     ("element.who", "found", "precision"), ("element.why", "found", "precision"),
     ("element.objects", "found", "precision"), ("element.contact", "found", "precision"),
@@ -127,8 +128,7 @@ def test_counts() -> None:
 
 
 @pytest.mark.parametrize("control", [
-    pytest.param("control-unrelated-chat", marks=pytest.mark.xfail(
-        strict=True, reason="grammar: volunteered 何时 cue 刚刚 (2 chars, exact) fires on '我刚刚去超市买了点菜'")),
+    "control-unrelated-chat",  # passed once the 2-character cue 刚刚 left the grammar
     "control-empty",
     "control-wei-only",
 ])
