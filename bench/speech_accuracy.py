@@ -19,20 +19,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from callmon.speech.accuracy import cer  # noqa: E402
 from callmon.speech.normalize import normalize_text  # noqa: E402
 from callmon.speech.transcribe import load_recognizer, transcribe_file  # noqa: E402
 
 FIX = ROOT / "tests/fixtures/asterisk"
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    previous = list(range(len(hypothesis) + 1))
-    for i, r in enumerate(reference, 1):
-        current = [i] + [0] * len(hypothesis)
-        for j, h in enumerate(hypothesis, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / max(1, len(reference))
 
 
 def main(argv: list[str] | None = None) -> int:

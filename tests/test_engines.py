@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from callmon.speech.accuracy import cer
 from callmon.speech.audio import read_wav, resample, write_wav
 from callmon.speech.models import install, is_installed, spec
 from callmon.speech.normalize import normalize_text
@@ -52,17 +53,6 @@ def recorded_calls() -> list[tuple[str, str, str]]:
 
 def scripted(script: str, speaker: str) -> list[dict[str, Any]]:
     return [u for u in SCRIPTS[script]["timeline"] if u["speaker"] == speaker]
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    """Character error rate: Levenshtein distance over the reference length."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, r in enumerate(reference, 1):
-        current = [i] + [0] * len(hypothesis)
-        for j, h in enumerate(hypothesis, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / len(reference)
 
 
 @dataclass
