@@ -139,3 +139,45 @@ def test_check_command_json_has_exactly_the_documented_keys(tmp_path: Path) -> N
     refused = subprocess.run([sys.executable, "-m", "callmon", "check", str(bad)], capture_output=True, text=True,
                              cwd=ROOT, timeout=60)
     assert refused.returncode == 2 and f"{bad}:1: not JSON" in refused.stderr
+
+
+def test_consultation_waives_the_elements_and_says_why(grammar: Grammar) -> None:
+    rows = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("caller", 3.0, 6.0, "我想问一下身份证丢了去哪里补办", 0.9),
+            ("operator", 7.0, 10.0, "您可以打12345政务热线问一下", 0.9)]
+    result = items(check_call(grammar, utts(rows), None))
+    assert result["situation.consultation"].owed and result["situation.consultation"].found
+    for element in grammar.elements:
+        item = result[element.id]
+        assert not item.owed and not item.found and item.deduction == 0
+        assert "situation.consultation" in (item.note or "")
+
+
+def test_small_talk_volunteers_nothing_but_a_report_does(grammar: Grammar) -> None:
+    chat = [("operator", 0.5, 2.0, "今天好冷啊", 0.9), ("caller", 3.0, 6.0, "我刚刚去超市买菜了在人民路路口", 0.9)]
+    found = [i.id for i in check_call(grammar, utts(chat), None).items if i.found]
+    assert found == []
+    report = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("caller", 3.0, 6.0, "我刚刚在人民路路口被人抢了", 0.9)]
+    result = items(check_call(grammar, utts(report), None))
+    for item_id in ("element.what", "element.when", "element.where"):
+        assert result[item_id].found and result[item_id].source == "caller", item_id
+    assert result["element.what"].match is not None and result["element.what"].match.text == "抢"
+
+
+def test_a_negated_prohibited_phrase_is_not_said(grammar: Grammar) -> None:
+    kind = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("operator", 5.0, 7.0, "这事我们会管的您放心", 0.9)]
+    assert not items(check_call(grammar, utts(kind), None))["prohibited"].found
+    cold = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("operator", 5.0, 7.0, "这事我们不管", 0.9)]
+    prohibited = items(check_call(grammar, utts(cold), None))["prohibited"]
+    assert prohibited.found and prohibited.groups == ["刁难"]
+
+
+def test_a_repeat_call_is_owed_from_the_number_alone(grammar: Grammar) -> None:
+    rows = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("caller", 3.0, 6.0, "我家门口有人在砸车", 0.9),
+            ("operator", 7.0, 10.0, "民警已经在路上了，我再帮您催一下", 0.9)]
+    plain = items(check_call(grammar, utts(rows), None))["situation.repeat_call"]
+    assert not plain.owed
+    again = items(check_call(grammar, utts(rows), None, ("1763900000.12", 12.0)))["situation.repeat_call"]
+    assert again.owed and again.found
+    assert "the same number called 12 min earlier (call 1763900000.12)" in (again.note or "")
+    late = items(check_call(grammar, utts(rows), None, ("1763900000.12", 45.0)))["situation.repeat_call"]
+    assert not late.owed  # beyond repeat_within_minutes (30)

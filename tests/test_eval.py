@@ -1,9 +1,9 @@
 """`callmon eval` on the labelled dialogues (text mode): controls, coverage, and the targets that hold.
 
 The labels in tests/fixtures/labelled/dialogues.json are a supervisor's reading of the 110
-rules, not the checks' output. Where the checks do not reach 0.95 yet the metric is an
-expected failure naming the item, so a fix shows up as XPASS and can be promoted to HOLDING;
-the labels are never changed to make a figure pass.
+rules, not the checks' output; they are never changed to make a figure pass. The grammar
+was tuned on this set, so its figures are the development figures; tests/fixtures/labelled/
+heldout.json, written separately and never tuned on, gives the honest ones.
 """
 
 from __future__ import annotations
@@ -27,32 +27,6 @@ TARGET = 0.95
 CONTROLS = ("control-unrelated-chat", "control-empty", "control-wei-only")
 ALWAYS_OWED = ("greeting", "prohibited")  # every answered call owes the greeting and is checked for prohibited phrases
 
-# (item, question, metric) at or above TARGET on the labelled set in text mode (measured 2026-11-23).
-HOLDING = {  # grammar revised after the first measurement: colloquial asks added, 刚刚/人还在/等着吧 removed
-    ("greeting", "owed", "precision"), ("greeting", "owed", "recall"),
-    ("greeting", "found", "precision"), ("greeting", "found", "recall"),
-    ("element.when", "owed", "recall"), ("element.where", "owed", "recall"), ("element.what", "owed", "recall"),
-    ("element.who", "owed", "recall"), ("element.why", "owed", "recall"), ("element.objects", "owed", "recall"),
-    ("element.outcome", "owed", "recall"), ("element.contact", "owed", "recall"),
-    ("element.when", "found", "precision"), ("element.outcome", "found", "precision"),
-    ("element.where", "found", "precision"), ("element.what", "found", "precision"),
-    ("element.who", "found", "precision"), ("element.why", "found", "precision"),
-    ("element.objects", "found", "precision"), ("element.contact", "found", "precision"),
-    ("situation.calming", "found", "precision"), ("situation.calming", "owed", "precision"),
-    ("situation.repeat_call", "owed", "recall"), ("situation.repeat_call", "found", "precision"),
-    ("situation.repeat_call", "found", "recall"),
-    ("situation.repeat_call", "owed", "precision"),
-    ("situation.urgent_help", "owed", "precision"), ("situation.urgent_help", "found", "precision"),
-    ("situation.consultation", "owed", "precision"), ("situation.consultation", "found", "precision"),
-    ("situation.rude_caller", "owed", "precision"), ("situation.rude_caller", "owed", "recall"),
-    ("situation.rude_caller", "found", "precision"), ("situation.rude_caller", "found", "recall"),
-    ("situation.harassment", "owed", "precision"), ("situation.harassment", "owed", "recall"),
-    ("situation.harassment", "found", "precision"), ("situation.harassment", "found", "recall"),
-    ("situation.complaint", "owed", "precision"), ("situation.complaint", "found", "precision"),
-    ("prohibited", "owed", "precision"), ("prohibited", "owed", "recall"),
-    ("rings", "owed", "precision"), ("rings", "owed", "recall"),
-    ("rings", "found", "precision"), ("rings", "found", "recall"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +139,7 @@ def _metric_params() -> list[Any]:
     for item in FIXED_IDS:
         for question in ("owed", "found"):
             for metric in ("precision", "recall"):
-                key = (item, question, metric)
-                marks = () if key in HOLDING else (pytest.mark.xfail(
-                    strict=True, reason=f"{item} {question} {metric} is below {TARGET} in text mode"),)
-                params.append(pytest.param(*key, id=f"{item}-{question}-{metric}", marks=marks))
+                params.append(pytest.param(item, question, metric, id=f"{item}-{question}-{metric}"))
     return params
 
 

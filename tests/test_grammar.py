@@ -73,7 +73,8 @@ def test_changzhou_elements_have_many_paraphrases_and_caller_cues() -> None:
     g = load_grammar(CHANGZHOU)
     for e in g.elements:
         assert len(e.asks) >= 8, e.id
-        assert len(e.volunteered) >= 6, e.id
+        assert len(e.ask_cues) >= 6, e.id
+        assert len(e.volunteered) + len(e.volunteered_cues) >= 6, e.id
     assert "请说出具体的位置" in g.element("element.where").asks
     assert "请留下你的联系方式" in g.element("element.contact").asks
 
@@ -97,9 +98,10 @@ def test_changzhou_situations_carry_the_seed_responses() -> None:
 
 def test_complaint_triggers_are_about_the_police_not_neighbours() -> None:
     s = load_grammar(CHANGZHOU).situation("situation.complaint")
-    police = ("民警", "警察", "派出所", "出警")
+    police = ("民警", "警察", "派出所", "出警", "你们")
     assert all(any(word in t for word in police) for t in s.triggers)
-    assert "投诉邻居" in s.not_triggers
+    assert all(any(word in t for word in police) for t in s.trigger_cues if t.startswith("投诉"))
+    assert {"投诉邻居", "噪音"} <= set(s.not_trigger_cues)
 
 
 def test_changzhou_prohibited_and_vetoes() -> None:
@@ -126,7 +128,7 @@ def test_hash_ignores_comments_whitespace_quoting_and_path(tmp_path: Path) -> No
 
 def test_hash_changes_when_a_phrase_or_weight_changes(tmp_path: Path) -> None:
     base = load_grammar(CHANGZHOU).content_hash
-    phrase = mutate("      - 哪条路\n", "      - 哪一条路\n")
+    phrase = mutate("      - 在哪个小区\n", "      - 在哪一个小区\n")
     weight = mutate("{id: prohibited, budget: 15, deduction: 5}", "{id: prohibited, budget: 15, deduction: 4}")
     assert load_grammar(write(tmp_path, phrase, "a.yaml")).content_hash != base
     assert load_grammar(write(tmp_path, weight, "b.yaml")).content_hash != base
@@ -153,7 +155,7 @@ FIXTURES = [
                            "(while scanning a quoted scalar, which began at line 5)"),
     ("bad_unknown_top_key.yaml", 4, "grammar: unknown key 'greting' (did you mean 'greeting'? allowed: schema, "
                                     "site, greeting, elements, situations, prohibited, rings, scoring, thresholds, "
-                                    "custom)"),
+                                    "custom, elements_waived_by)"),
     ("bad_not_a_mapping.yaml", 2, "grammar must be a mapping, not a list"),
     ("bad_empty.yaml", 1, "the file is empty"),
 ]
@@ -167,11 +169,13 @@ def test_bad_fixture_files(name: str, line: int, message: str) -> None:
     assert str(err.value) == f"{path}:{line}: {message}"
 
 
-ABUSIVE = "".join(f"        - {p}\n" for p in ("你有病吧", "神经病", "滚蛋", "你脑子有问题", "活该", "去死"))
+ABUSIVE = "".join(f"        - {p}\n" for p in ("你有病吧", "神经病", "滚蛋", "你脑子有问题", "活该", "去死", "你有毛病",
+                                                 "白痴", "蠢货", "笨蛋"))
 # (old, new, needle whose line the error must name, nth occurrence, message)
 MUTATIONS: list[tuple[str, str, str, str, int, str]] = [
     ("unknown key", "    name: 何时\n", "    name: 何时\n    weight: 3\n", "weight: 3", 1,
-     "elements entry: unknown key 'weight' (allowed: id, name, asks, volunteered, threshold, seed)"),
+     "elements entry: unknown key 'weight' (allowed: id, name, asks, ask_cues, volunteered, volunteered_cues, "
+     "threshold, seed)"),
     ("wrong type", "  within_seconds: 5\n", "  within_seconds: five\n", "within_seconds: five", 1,
      "greeting.within_seconds must be a number, not text"),
     ("missing key", "    name: 何地\n", "", "- id: element.where", 1,
@@ -195,10 +199,21 @@ MUTATIONS: list[tuple[str, str, str, str, int, str]] = [
      "elements: missing fixed item id(s) element.objects"),
     ("bad id format", "  - id: element.why\n", "  - id: Element.Why\n", "Element.Why", 1,
      "elements entry: id 'Element.Why' must look like 'element.name' (lowercase letters, digits, _)"),
-    ("phrase not text", "      - 哪条路\n", "      - 110\n", "      - 110", 1,
+    ("phrase not text", "      - 在哪个小区\n", "      - 110\n", "      - 110", 1,
      "element.where.asks entry must be text, not an integer"),
-    ("duplicate phrase", "      - 哪条路\n", "      - 在什么地方\n", "      - 在什么地方", 2,
-     "element.where.asks: duplicate phrase '在什么地方'"),
+    ("duplicate phrase", "      - 在哪个小区\n", "      - 你现在在哪里\n", "      - 你现在在哪里", 2,
+     "element.where.asks: duplicate phrase '你现在在哪里'"),
+    ("bad regular expression cue", "'re:[0-9]{7,}'", "'re:[0-9{7,}'", "re:[0-9{7,}", 1,
+     "element.contact.volunteered_cues: cue 're:[0-9{7,}': not a valid regular expression: unterminated character "
+     "set at position 0"),
+    ("cue with an empty part", "投诉…民警, ", "投诉……民警, ", "投诉……民警", 1,
+     "situation.complaint.trigger_cues: cue '投诉……民警': every part of a cue needs at least one character (after "
+     "removing punctuation)"),
+    ("waiver naming no situation", "elements_waived_by: [situation.consultation,",
+     "elements_waived_by: [situation.consult,", "elements_waived_by:", 1,
+     "elements_waived_by: 'situation.consult' is not a situation id (known: situation.calming, situation.repeat_call, "
+     "situation.urgent_help, situation.consultation, situation.rude_caller, situation.harassment, "
+     "situation.complaint)"),
     ("deduction above budget", "{id: prohibited, budget: 15, deduction: 5}",
      "{id: prohibited, budget: 15, deduction: 20}", "deduction: 20", 1,
      "scoring.prohibited.deduction (20) exceeds its budget (15)"),
@@ -279,8 +294,13 @@ def test_grammar_check_prints_the_summary(capsys: pytest.CaptureFixture[str]) ->
     for item in g.scoring.items:
         assert any(line.split()[:3] == [item.id, str(item.budget), str(item.deduction)]
                    for line in out.splitlines() if line.strip()), item.id
-    assert any(line.split()[:2] == ["element.where", "14"] for line in out.splitlines())
-    assert "situation.complaint" in out and "prohibited: 24 phrases" in out
+    where = g.element("element.where")
+    assert any(line.split()[:3] == ["element.where", f"{len(where.asks)}+{len(where.ask_cues)}",
+                                    f"{len(where.volunteered)}+{len(where.volunteered_cues)}"]
+               for line in out.splitlines())
+    assert "elements not owed when triggered: situation.consultation, situation.harassment" in out
+    total = sum(len(p.phrases) for p in g.prohibited.groups)
+    assert "situation.complaint" in out and f"prohibited: {total} phrases" in out
     assert "pass mark: 80 of 100" in out
     assert f"content hash: {g.content_hash}" in out
 

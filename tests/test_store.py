@@ -34,7 +34,9 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
     tables = set(inspect(engine).get_table_names())
     assert {"calls", "operator_rings", "raw_events", "jobs", "transcripts", "scores", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0004"
+    indexes = {i["name"] for i in inspect(engine).get_indexes("calls")}
+    assert "ix_calls_caller_first_event" in indexes  # repeat calls from one number (0004)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
@@ -158,3 +160,44 @@ def test_upgrade_from_the_first_revision_keeps_stored_calls(db_url: str) -> None
     open_store(db_url)  # the start-up upgrade to head
     (record,) = Store(engine).calls()
     assert record.linkedid == "1.1" and record.recording_roles == {}
+
+
+def test_a_repeat_call_from_one_number_is_found_and_judged_owed(db_url: str) -> None:
+    from sqlalchemy import select, update
+    from sqlalchemy.orm import Session
+
+    from callmon.compliance.grammar import load_grammar
+    from callmon.compliance.judge import judge_call
+    from callmon.store.models import Call, Score, Transcript
+
+    store = Store(open_store(db_url))
+    replay(store, MIXED).end_of_stream("end")
+    with Session(store.engine) as session:
+        rows = session.execute(select(Call.id, Call.linkedid, Call.caller, Call.first_event_us)
+                               .where(Call.outcome == "answered").order_by(Call.first_event_us)).all()
+    (first_id, first_linkedid, number, first_us), (second_id, _, _, second_us) = rows[0], rows[1]
+    gap_us = second_us - first_us
+    assert store.earlier_call(second_id, gap_us + 60_000_000) is None  # different numbers so far
+    with Session(store.engine) as session, session.begin():
+        session.execute(update(Call).where(Call.id == second_id).values(caller=number))
+    assert store.earlier_call(second_id, gap_us + 60_000_000) == (first_linkedid, gap_us)
+    assert store.earlier_call(second_id, gap_us - 1) is None  # outside the window
+    assert store.earlier_call(first_id, 3_600_000_000) is None  # nothing before the first call
+
+    said = [{"channel": "operator", "start": 0.5, "end": 2.0, "text": "您好常州110", "raw_text": "您好常州110",
+             "confidence": 0.9, "words": []},
+            {"channel": "caller", "start": 3.0, "end": 6.0, "text": "我家门口有人在砸车", "raw_text": "",
+             "confidence": 0.9, "words": []}]
+    with Session(store.engine) as session, session.begin():
+        session.add(Transcript(call_id=second_id, channel="mixed", file="x.wav", engine="test", model="none",
+                               audio_seconds=6.0, utterances=said, text="", confidence=0.9, created_us=1))
+    grammar = load_grammar(Path(__file__).resolve().parents[1] / "grammars" / "changzhou-110.yaml")
+    result = judge_call(store, grammar, second_id)
+    assert result is not None
+    repeat = next(i for i in result.items if i.id == "situation.repeat_call")
+    minutes = gap_us / 60_000_000
+    assert repeat.owed and not repeat.found and repeat.deduction > 0
+    assert f"the same number called {minutes:.0f} min earlier (call {first_linkedid})" in (repeat.note or "")
+    with Session(store.engine) as session:
+        stored = session.scalars(select(Score).where(Score.call_id == second_id)).one()
+        assert next(i for i in stored.items if i["id"] == "situation.repeat_call")["owed"] is True

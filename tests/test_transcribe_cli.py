@@ -89,7 +89,7 @@ def test_transcribe_listing_and_settings(models_root: Path, capsys: pytest.Captu
     assert code == 0 and "using vosk-ko (config speech.model)" in err
     assert out.startswith(f"{OPERATOR07}  (vosk vosk-ko)\n") and "caller" in out
     code, out, err = run(["transcribe", "--model", "whisper-base", "--models-dir", str(models_root),
-                          str(OPERATOR07)], capsys, object())  # a config without a [speech] section
+                          str(OPERATOR07)], capsys, cfg)  # the flags win over the config
     assert code == 0 and "using whisper-base (--model)" in err
     assert "知道了等着吧" in out and "operator" in out
 

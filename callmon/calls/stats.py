@@ -30,7 +30,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _share(part: int, whole: int) -> float | None:
+def share_pct(part: int, whole: int) -> float | None:
+    """``part`` as a percentage of ``whole`` to one decimal; None when there is nothing to divide."""
     return None if whole == 0 else round(100 * part / whole, 1)
 
 
@@ -97,11 +98,11 @@ def operator_stats(records: Iterable[CallRecord], policy: RingPolicy) -> dict[st
             "calls_offered": center.offered,
             "answered": center.answered,
             "abandoned": center.abandoned,
-            "abandon_rate_pct": _share(center.abandoned, center.offered),
+            "abandon_rate_pct": share_pct(center.abandoned, center.offered),
             "incomplete": incomplete,
-            "within_ring_limit_pct": _share(center.within, center.answered),
+            "within_ring_limit_pct": share_pct(center.within, center.answered),
             "wait_seconds": _seconds(center_wait),
-            **{f"answered_within_{t}s_pct": _share(sum(w < t * 1000 for w in center_wait), center.answered)
+            **{f"answered_within_{t}s_pct": share_pct(sum(w < t * 1000 for w in center_wait), center.answered)
                for t in THRESHOLDS_S},
         },
     }
@@ -115,9 +116,9 @@ def _operator_row(name: str, t: _Tally) -> dict[str, Any]:
         "abandoned": t.abandoned,
         "no_answer": t.no_answer,
         "ring_limit_violations": t.limit_violations,
-        "within_ring_limit_pct": _share(t.within, t.answered),
+        "within_ring_limit_pct": share_pct(t.within, t.answered),
         "ring_seconds": _seconds(t.ring_ms),
-        **{f"answered_within_{s}s_pct": _share(sum(v < s * 1000 for v in t.ring_ms), t.answered)
+        **{f"answered_within_{s}s_pct": share_pct(sum(v < s * 1000 for v in t.ring_ms), t.answered)
            for s in THRESHOLDS_S},
     }
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from callmon.compliance.grammar_schema import Grammar, Threshold
+from callmon.compliance.cues import find_any_cue
+from callmon.compliance.grammar_schema import Element, Grammar, Situation, Threshold
 from callmon.compliance.matching import Match, PreparedTranscript
 from callmon.speech.types import Utterance
 
@@ -65,8 +66,21 @@ class CheckResult:
                 "items": [i.to_json() for i in self.items]}
 
 
-def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) -> tuple[Match | None, bool]:
-    """The best span over all phrases, and whether it passes the thresholds."""
+NEGATIONS = frozenset("不没别无未莫勿甭")
+
+
+def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold,
+          cues: Iterable[str] = ()) -> tuple[Match | None, bool]:
+    """The best span over all phrases (or the first cue found), and whether it passes the thresholds."""
+    best, ok = _best_phrase(transcript, phrases, t)
+    if not ok:
+        cue = find_any_cue(transcript, cues)
+        if cue is not None:
+            return cue, True
+    return best, ok
+
+
+def _best_phrase(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) -> tuple[Match | None, bool]:
     best: Match | None = None
     for phrase in phrases:  # one pass: the first phrase kept wins; else the closest thing said is the evidence
         near = transcript.best(phrase, min(t.chars, EVIDENCE), min(t.pinyin, EVIDENCE))
@@ -90,25 +104,26 @@ def _greeting_phrases(grammar: Grammar) -> list[str]:
 
 
 def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]],
-               timing: dict[str, Any] | None = None) -> CheckResult:
-    """Every item of the grammar for one call; see the module docstring."""
+               timing: dict[str, Any] | None = None, earlier: tuple[str, float] | None = None) -> CheckResult:
+    """Every item of the grammar for one call; see the module docstring.
+
+    ``earlier``: (linkedid, minutes before) of the last call from the same number, which makes a
+    situation with ``repeat_within_minutes`` owed when it is recent enough, whatever was said.
+    """
     rows = [u if isinstance(u, dict) else u.to_json() for u in utterances]
     rows.sort(key=lambda u: float(u["start"]))
     operator_rows = [u for u in rows if u["channel"] in ("operator", "mixed")]
     caller_rows = [u for u in rows if u["channel"] in ("caller", "mixed")]
     operator = PreparedTranscript(operator_rows)
     caller = PreparedTranscript(caller_rows)
-    items: list[Item] = [_greeting(grammar, operator_rows)]
-    for element in grammar.elements:
-        match, ok = _best(operator, element.asks, element.threshold)
-        item = Item(element.id, "element", True, ok, "operator" if ok else None, element.asks[0], match)
-        if not ok and element.volunteered:
-            offered, said = _best(caller, element.volunteered, element.threshold)
-            if said:
-                item.found, item.source, item.match = True, "caller", offered
-        items.append(item)
-    for situation in grammar.situations:
-        items.append(_situation(situation, operator, caller))
+    situations = [_situation(situation, operator, caller, earlier) for situation in grammar.situations]
+    waived = [s.id for s in situations if s.owed and s.id in grammar.elements_waived_by]
+    triggered = any(s.owed for s in situations)
+    # 何事 first: what else a caller volunteers counts only once there is a report (or a situation)
+    what = {e.id: _element(e, operator, caller, waived, True) for e in grammar.elements if e.id == "element.what"}
+    reported = triggered or any(e.found for e in what.values())
+    elements = [what.get(e.id) or _element(e, operator, caller, waived, reported) for e in grammar.elements]
+    items: list[Item] = [_greeting(grammar, operator_rows), *elements, *situations]
     items.append(_prohibited(grammar, operator))
     items.append(_rings(timing))
     for custom in grammar.custom:
@@ -130,11 +145,33 @@ def _greeting(grammar: Grammar, operator_rows: list[dict[str, Any]]) -> Item:
     return item
 
 
-def _situation(situation: Any, operator: PreparedTranscript, caller: PreparedTranscript) -> Item:
-    trigger, triggered = _best(caller, situation.triggers, situation.threshold)
-    if triggered and situation.not_triggers:
-        _, excluded = _best(caller, situation.not_triggers, situation.threshold)
+def _element(element: Element, operator: PreparedTranscript, caller: PreparedTranscript, waived: list[str],
+             reported: bool) -> Item:
+    """Asked by the operator, or (in a report) volunteered by the caller; not owed on a waived call."""
+    if waived:
+        return Item(element.id, "element", False, False, None, element.asks[0],
+                    note=f"not owed: {', '.join(waived)} (no incident to ask about)")
+    match, ok = _best(operator, element.asks, element.threshold, element.ask_cues)
+    item = Item(element.id, "element", True, ok, "operator" if ok else None, element.asks[0], match)
+    if not ok and reported:
+        offered, said = _best(caller, element.volunteered, element.threshold, element.volunteered_cues)
+        if said:
+            item.found, item.source, item.match = True, "caller", offered
+    return item
+
+
+def _situation(situation: Situation, operator: PreparedTranscript, caller: PreparedTranscript,
+               earlier: tuple[str, float] | None = None) -> Item:
+    trigger, triggered = _best(caller, situation.triggers, situation.threshold, situation.trigger_cues)
+    if triggered and (situation.not_triggers or situation.not_trigger_cues):
+        _, excluded = _best(caller, situation.not_triggers, situation.threshold, situation.not_trigger_cues)
         triggered = not excluded
+    repeat = None
+    if (situation.repeat_within_minutes is not None and earlier is not None
+            and earlier[1] <= situation.repeat_within_minutes):
+        repeat = f"the same number called {earlier[1]:.0f} min earlier (call {earlier[0]})"
+        if not triggered:
+            triggered, trigger = True, None
     item = Item(situation.id, "situation", triggered, False, None, situation.responses[0].phrases[0])
     if not triggered:
         item.match = None
@@ -142,7 +179,7 @@ def _situation(situation: Any, operator: PreparedTranscript, caller: PreparedTra
     missing = []
     best: Match | None = None
     for response in situation.responses:
-        match, ok = _best(operator, response.phrases, situation.threshold)
+        match, ok = _best(operator, response.phrases, situation.threshold, response.cues)
         if ok:
             best = best or match
         else:
@@ -152,6 +189,8 @@ def _situation(situation: Any, operator: PreparedTranscript, caller: PreparedTra
     item.source = "operator" if item.found else None
     item.match = best
     trig = f"triggered by caller: {trigger.text!r} at {trigger.start:.1f} s" if trigger else "triggered"
+    if repeat:
+        trig = f"{trig}; {repeat}" if trigger else f"triggered: {repeat}"
     item.note = trig + (f"; missing: {', '.join(missing)}" if missing else "")
     item.deduction = len(missing)  # scaled by the item's deduction in _score
     return item
@@ -163,7 +202,7 @@ def _prohibited(grammar: Grammar, operator: PreparedTranscript) -> Item:
     for group in p.groups:
         for phrase in group.phrases:
             match = operator.best(phrase, p.threshold.chars, p.threshold.pinyin)
-            if match is not None:
+            if match is not None and _negated(match.text) == _negated(match.phrase):
                 said.append((group.kind, match, group.veto))
     item = Item("prohibited", "prohibited", True, bool(said), "operator" if said else None,
                 p.groups[0].phrases[0] if p.groups else None)
@@ -182,6 +221,11 @@ def _prohibited(grammar: Grammar, operator: PreparedTranscript) -> Item:
         item.deduction = len(said)
         item.groups = sorted({kind for kind, _, _ in said})
     return item
+
+
+def _negated(text: str) -> bool:
+    """Whether a negation is said: 这事我们会管 is not 这事我们不管, however alike they sound."""
+    return any(ch in NEGATIONS for ch in text)
 
 
 def _rings(timing: dict[str, Any] | None) -> Item:

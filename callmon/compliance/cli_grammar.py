@@ -27,13 +27,17 @@ def summary(grammar: Grammar) -> str:
         kind = f"value {slot.value}" if slot.value is not None else f"pattern {slot.pattern}"
         lines.append(f"  slot {{{slot.name}}}: {kind}{' (optional)' if slot.optional else ''}")
     lines.append(f"default thresholds: chars {g.thresholds.chars:g}, pinyin {g.thresholds.pinyin:g}")
-    lines.append("elements:                  asks  volunteered")
+    lines.append("elements (phrases+cues):   asks  volunteered")
     for e in g.elements:
-        lines.append(f"  {e.id:<24}{len(e.asks):>4}  {len(e.volunteered):>11}  {e.name}")
-    lines.append("situations:               triggers  not  responses  phrases")
+        asks, volunteered = f"{len(e.asks)}+{len(e.ask_cues)}", f"{len(e.volunteered)}+{len(e.volunteered_cues)}"
+        lines.append(f"  {e.id:<24}{asks:>6}  {volunteered:>11}  {e.name}")
+    if g.elements_waived_by:
+        lines.append(f"elements not owed when triggered: {', '.join(g.elements_waived_by)}")
+    lines.append("situations (phrases+cues): triggers    not  responses  phrases")
     for s in g.situations:
-        phrases = sum(len(r.phrases) for r in s.responses)
-        lines.append(f"  {s.id:<24}{len(s.triggers):>6}  {len(s.not_triggers):>3}  {len(s.responses):>9}  {phrases:>7}")
+        phrases = f"{sum(len(r.phrases) for r in s.responses)}+{sum(len(r.cues) for r in s.responses)}"
+        triggers, nots = f"{len(s.triggers)}+{len(s.trigger_cues)}", f"{len(s.not_triggers)}+{len(s.not_trigger_cues)}"
+        lines.append(f"  {s.id:<24}{triggers:>8}  {nots:>5}  {len(s.responses):>9}  {phrases:>7}")
     for c in g.custom:
         lines.append(f"custom {c.id} {c.name}: {len(c.phrases)} phrases")
     groups = ", ".join(f"{p.kind} {len(p.phrases)}{' (veto)' if p.veto else ''}" for p in g.prohibited.groups)

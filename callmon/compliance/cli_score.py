@@ -37,7 +37,7 @@ def _print_table(table: dict[str, Any]) -> None:
 def cmd_score(cfg: Config, args: argparse.Namespace) -> int:
     store = Store(open_store(cfg.database.url))
     start, end = month_range(args.month, cfg.tz) if args.month else (None, None)
-    table = score_table(store, store.iter_calls(start, end))
+    table = score_table(store, start, end)
     if args.json:
         print(json.dumps({"month": args.month, **table}, ensure_ascii=False))
     else:
@@ -63,7 +63,7 @@ def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     worker = TranscriptionWorker(cfg, store, recognizer_factory(cfg, argparse.Namespace()))
     worker.run(until_idle=True)
     print(f"transcribed and checked {worker.done} call(s); {worker.failed} without usable recordings\n")
-    _print_table(score_table(store, store.iter_calls()))
+    _print_table(score_table(store))
     return status
 
 

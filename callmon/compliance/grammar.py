@@ -43,6 +43,7 @@ __all__ = ["ELEMENT_IDS", "FIXED_IDS", "SITUATION_IDS", "Grammar", "GrammarError
 
 SCHEMA_VERSION = 1
 TOP = ("schema", "site", "greeting", "elements", "situations", "prohibited", "rings", "scoring")
+OPTIONAL_TOP = ("thresholds", "custom", "elements_waived_by")
 
 
 def load_grammar(path: str | Path) -> Grammar:
@@ -83,7 +84,7 @@ def parse_grammar(text: str, name: str = "<grammar>") -> Grammar:
 
 
 def _build(n: Nodes, root: yaml.Node) -> Grammar:
-    top = n.mapping(root, "grammar", TOP, ("thresholds", "custom"))
+    top = n.mapping(root, "grammar", TOP, OPTIONAL_TOP)
     version = n.integer(top["schema"][1], "schema", 1)
     if version != SCHEMA_VERSION:
         n.fail(top["schema"][1], f"schema must be {SCHEMA_VERSION}, not {version}")
@@ -98,8 +99,9 @@ def _build(n: Nodes, root: yaml.Node) -> Grammar:
     custom = tuple(_custom(n, node, default) for node in n.items(top["custom"][1], "custom")) \
         if "custom" in top else ()
     _check_ids(n, top, elements, situations, custom)
+    waived_by = _waived_by(n, top, situations)
     draft = Grammar(n.file, version, site, default, greeting, elements, situations, prohibited, rings, custom,
-                    Scoring(0, 0, (), ()), "")
+                    Scoring(0, 0, (), ()), "", waived_by)
     scoring = _scoring(n, top["scoring"][1], list(draft.items), prohibited)
     grammar = replace(draft, scoring=scoring)
     return replace(grammar, content_hash=content_hash(grammar))
@@ -163,32 +165,47 @@ def _greeting(n: Nodes, node: yaml.Node, default: Threshold) -> Greeting:
     return Greeting(templates, tuple(slots), within, first, threshold, _seed(n, keys, "greeting"))
 
 
+def _optional(n: Nodes, keys: dict[str, tuple[yaml.Node, yaml.Node]], key: str, where: str,
+              cues: bool = False) -> tuple[str, ...]:
+    if key not in keys:
+        return ()
+    return n.cues(keys[key][1], f"{where}.{key}") if cues else n.phrases(keys[key][1], f"{where}.{key}")
+
+
 def _element(n: Nodes, node: yaml.Node, default: Threshold) -> Element:
-    keys = n.mapping(node, "elements entry", ("id", "name", "asks"), ("volunteered", "threshold", "seed"))
+    keys = n.mapping(node, "elements entry", ("id", "name", "asks"),
+                     ("ask_cues", "volunteered", "volunteered_cues", "threshold", "seed"))
     item_id = n.ident(keys["id"][1], "elements entry", "element")
     where = item_id
-    volunteered = n.phrases(keys["volunteered"][1], f"{where}.volunteered") if "volunteered" in keys else ()
     return Element(item_id, n.text(keys["name"][1], f"{where}.name"), n.phrases(keys["asks"][1], f"{where}.asks"),
-                   volunteered, n.threshold(keys.get("threshold", (None, None))[1], f"{where}.threshold", default),
-                   _seed(n, keys, where))
+                   _optional(n, keys, "volunteered", where),
+                   n.threshold(keys.get("threshold", (None, None))[1], f"{where}.threshold", default),
+                   _seed(n, keys, where), _optional(n, keys, "ask_cues", where, cues=True),
+                   _optional(n, keys, "volunteered_cues", where, cues=True))
 
 
 def _situation(n: Nodes, node: yaml.Node, default: Threshold) -> Situation:
-    keys = n.mapping(node, "situations entry", ("id", "name", "triggers", "responses"),
-                     ("not_triggers", "repeat_within_minutes", "threshold", "seed"))
+    keys = n.mapping(node, "situations entry", ("id", "name", "responses"),
+                     ("triggers", "trigger_cues", "not_triggers", "not_trigger_cues", "repeat_within_minutes",
+                      "threshold", "seed"))
     item_id = n.ident(keys["id"][1], "situations entry", "situation")
+    if "triggers" not in keys and "trigger_cues" not in keys:
+        n.fail(node, f"{item_id}: give 'triggers' or 'trigger_cues' (or both): what the caller says that makes "
+                     "this rule owed")
     responses = []
     for rnode in n.items(keys["responses"][1], f"{item_id}.responses"):
-        rkeys = n.mapping(rnode, f"{item_id}.responses entry", ("name", "phrases"))
+        rkeys = n.mapping(rnode, f"{item_id}.responses entry", ("name", "phrases"), ("cues",))
         rname = n.text(rkeys["name"][1], f"{item_id}.responses entry name")
-        responses.append(Response(rname, n.phrases(rkeys["phrases"][1], f"{item_id}.responses.{rname}")))
-    not_triggers = n.phrases(keys["not_triggers"][1], f"{item_id}.not_triggers") if "not_triggers" in keys else ()
+        responses.append(Response(rname, n.phrases(rkeys["phrases"][1], f"{item_id}.responses.{rname}"),
+                                  _optional(n, rkeys, "cues", f"{item_id}.responses.{rname}", cues=True)))
     repeat = (n.integer(keys["repeat_within_minutes"][1], f"{item_id}.repeat_within_minutes", 1, 24 * 60)
               if "repeat_within_minutes" in keys else None)
     return Situation(item_id, n.text(keys["name"][1], f"{item_id}.name"),
-                     n.phrases(keys["triggers"][1], f"{item_id}.triggers"), not_triggers, tuple(responses), repeat,
+                     _optional(n, keys, "triggers", item_id), _optional(n, keys, "not_triggers", item_id),
+                     tuple(responses), repeat,
                      n.threshold(keys.get("threshold", (None, None))[1], f"{item_id}.threshold", default),
-                     _seed(n, keys, item_id))
+                     _seed(n, keys, item_id), _optional(n, keys, "trigger_cues", item_id, cues=True),
+                     _optional(n, keys, "not_trigger_cues", item_id, cues=True))
 
 
 def _prohibited(n: Nodes, node: yaml.Node, default: Threshold) -> Prohibited:
@@ -212,6 +229,19 @@ def _custom(n: Nodes, node: yaml.Node, default: Threshold) -> CustomItem:
                       n.phrases(keys["phrases"][1], f"{item_id}.phrases"),
                       n.threshold(keys.get("threshold", (None, None))[1], f"{item_id}.threshold", default),
                       _seed(n, keys, item_id))
+
+
+def _waived_by(n: Nodes, top: dict[str, tuple[yaml.Node, yaml.Node]],
+               situations: tuple[Situation, ...]) -> tuple[str, ...]:
+    """Situation ids whose trigger means the call is no incident report, so no element is owed."""
+    if "elements_waived_by" not in top:
+        return ()
+    ids = n.phrases(top["elements_waived_by"][1], "elements_waived_by")
+    known = [s.id for s in situations]
+    for node, item_id in zip(top["elements_waived_by"][1].value, ids, strict=True):
+        if item_id not in known:
+            n.fail(node, f"elements_waived_by: '{item_id}' is not a situation id (known: {', '.join(known)})")
+    return ids
 
 
 def _check_ids(n: Nodes, top: dict[str, tuple[yaml.Node, yaml.Node]], elements: tuple[Element, ...],

@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from callmon.compliance.cues import CueError, parse_cue
+
 SCALAR_TYPES = {
     "tag:yaml.org,2002:str": "text",
     "tag:yaml.org,2002:int": "an integer",
@@ -66,14 +68,17 @@ class Element:
     volunteered: tuple[str, ...]
     threshold: Threshold
     seed: str
+    ask_cues: tuple[str, ...] = ()
+    volunteered_cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Response:
-    """One expected operator response; any of its phrases keeps it."""
+    """One expected operator response; any of its phrases or cues keeps it."""
 
     name: str
     phrases: tuple[str, ...]
+    cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class Situation:
     repeat_within_minutes: int | None
     threshold: Threshold
     seed: str
+    trigger_cues: tuple[str, ...] = ()
+    not_trigger_cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,7 @@ class Grammar:
     custom: tuple[CustomItem, ...]
     scoring: Scoring
     content_hash: str
+    elements_waived_by: tuple[str, ...] = ()  # situations whose trigger means no element is owed
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -293,6 +301,20 @@ class Nodes:
             if phrase in out:
                 self.fail(item, f"{where}: duplicate phrase '{phrase}'")
             out.append(phrase)
+        return tuple(out)
+
+    def cues(self, node: yaml.Node, where: str) -> tuple[str, ...]:
+        """A non-empty list of distinct cues, each one usable (see ``callmon/compliance/cues.py``)."""
+        out: list[str] = []
+        for item in self.items(node, where):
+            cue = self.text(item, f"{where} entry")
+            if cue in out:
+                self.fail(item, f"{where}: duplicate cue '{cue}'")
+            try:
+                parse_cue(cue)
+            except CueError as exc:
+                self.fail(item, f"{where}: cue '{cue}': {exc}")
+            out.append(cue)
         return tuple(out)
 
     def threshold(self, node: yaml.Node | None, where: str, default: Threshold) -> Threshold:

@@ -9,17 +9,16 @@ passed or failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callmon.calls.record import CallRecord
+from callmon.calls.stats import share_pct
 from callmon.compliance.checks import CheckResult, check_call
 from callmon.compliance.grammar_schema import Grammar
-from callmon.store.models import Score
+from callmon.store.models import Call, Score
 from callmon.store.repository import Store
 
 
@@ -35,7 +34,10 @@ def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None
         _save(store, call_id, grammar.content_hash, None, None, True, [reason], [])
         return None
     utterances = [u for t in transcripts for u in t["utterances"]]
-    result = check_call(grammar, utterances, record.to_json())
+    minutes = max((s.repeat_within_minutes or 0 for s in grammar.situations), default=0)
+    earlier = store.earlier_call(call_id, minutes * 60_000_000) if minutes else None
+    result = check_call(grammar, utterances, record.to_json(),
+                        None if earlier is None else (earlier[0], earlier[1] / 60_000_000))
     if any(t["low_confidence"] for t in transcripts if t["channel"] in ("operator", "mixed")):
         if "needs a human: low-confidence transcript" not in result.flag_reasons:
             result.flag_reasons.append("needs a human: low-confidence transcript")
@@ -68,16 +70,22 @@ class _Tally:
     kept: dict[str, int] = field(default_factory=dict)
 
 
-def score_table(store: Store, records: Iterable[CallRecord]) -> dict[str, Any]:
-    """Per operator: calls, mean score, pass rate, within-ring-limit rate, per-item compliance, flagged calls."""
-    by_call = {r.linkedid: r for r in records if r.outcome == "answered"}
-    ids = {store.call_id(linkedid): linkedid for linkedid in by_call}
+def score_table(store: Store, start_us: int | None = None, end_us: int | None = None) -> dict[str, Any]:
+    """Per operator: calls, mean score, pass rate, within-ring-limit rate, per-item compliance, flagged calls.
+
+    One query joins the scores to their calls (a month is 150,000 calls: no query per call).
+    """
+    query = (select(Score, Call).join(Call, Call.id == Score.call_id).where(Call.outcome == "answered")
+             .order_by(Call.first_event_us, Call.linkedid))
+    if start_us is not None:
+        query = query.where(Call.first_event_us >= start_us)
+    if end_us is not None:
+        query = query.where(Call.first_event_us < end_us)
     with Session(store.engine) as session:
-        rows = session.scalars(select(Score).where(Score.call_id.in_([i for i in ids if i is not None]))).all()
+        rows = session.execute(query).all()
     per: dict[str, _Tally] = {}
     flagged_calls = []
-    for row in rows:
-        record = by_call[ids[row.call_id]]
+    for row, record in rows:
         tally = per.setdefault(record.operator or "?", _Tally())
         tally.calls += 1
         if row.score is not None:
@@ -99,13 +107,10 @@ def score_table(store: Store, records: Iterable[CallRecord]) -> dict[str, Any]:
             flagged_calls.append({"linkedid": record.linkedid, "operator": record.operator, "score": row.score,
                                   "reasons": list(row.flag_reasons)})
 
-    def pct(a: int, b: int) -> float | None:
-        return None if b == 0 else round(100 * a / b, 1)
-
     operators = [{
         "operator": name, "calls": t.calls,
         "mean_score": round(sum(t.scores) / len(t.scores), 1) if t.scores else None,
-        "pass_rate_pct": pct(t.passed, len(t.scores)), "within_ring_limit_pct": pct(t.within, t.timed),
-        "flagged": t.flagged, "items_pct": {k: pct(t.kept[k], t.owed[k]) for k in sorted(t.owed)},
+        "pass_rate_pct": share_pct(t.passed, len(t.scores)), "within_ring_limit_pct": share_pct(t.within, t.timed),
+        "flagged": t.flagged, "items_pct": {k: share_pct(t.kept[k], t.owed[k]) for k in sorted(t.owed)},
     } for name, t in sorted(per.items())]
     return {"operators": operators, "flagged_calls": flagged_calls}

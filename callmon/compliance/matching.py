@@ -47,7 +47,7 @@ from callmon.speech.normalize import normalize_text
 from callmon.speech.types import Utterance
 
 __all__ = ["EXACT_MAX_CHARS", "MIN_SPAN_RATIO", "THRESHOLD_CHARS", "THRESHOLD_PINYIN", "Match", "PreparedTranscript",
-           "match_any", "match_phrase", "normalize_for_match", "to_pinyin"]
+           "UttView", "match_any", "match_phrase", "normalize_for_match", "span_match", "to_pinyin"]
 
 EXACT_MAX_CHARS = 2
 MIN_SPAN_RATIO = 0.7
@@ -166,13 +166,23 @@ def _char_times(utt: Utterance, text: str) -> list[tuple[float, float]] | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Utt:
+class UttView:
+    """One prepared utterance: its index in the call, channel, times, text and pinyin."""
+
     index: int
     channel: str
     start: float
     end: float
     text: _Text
     times: list[tuple[float, float]] | None
+
+    @property
+    def chars(self) -> str:
+        return self.text.chars
+
+    @property
+    def syllables(self) -> tuple[str, ...]:
+        return self.text.syllables
 
 
 def _as_utterance(item: Utterance | dict[str, Any]) -> Utterance:
@@ -190,17 +200,21 @@ class PreparedTranscript:
     """
 
     def __init__(self, utterances: Iterable[Utterance | dict[str, Any]], channel: str | None = None) -> None:
-        self.utterances: list[_Utt] = []
+        self.utterances: list[UttView] = []
         for index, item in enumerate(utterances):
             utt = _as_utterance(item)
             if channel is not None and utt.channel != channel:
                 continue
             text = _prepare(utt.text)
             if text.chars:
-                self.utterances.append(_Utt(index, utt.channel, utt.start, utt.end, text,
+                self.utterances.append(UttView(index, utt.channel, utt.start, utt.end, text,
                                             _char_times(utt, text.chars)))
         self._chars = "\n".join(u.text.chars for u in self.utterances)  # for a whole-call first look
         self._pinyin = " | ".join(u.text.pinyin for u in self.utterances)
+
+    def views(self) -> list[UttView]:
+        """The prepared utterances, in call order (for matchers other than ``best``, e.g. cues)."""
+        return self.utterances
 
     def best(self, phrase: str, threshold_chars: float = 0.0, threshold_pinyin: float = 0.0) -> Match | None:
         """The most similar span among those reaching either threshold (0, 0: the best at all, as evidence)."""
@@ -225,11 +239,11 @@ class PreparedTranscript:
             if (char_sim < threshold_chars and pin_sim < threshold_pinyin) or max(char_sim, pin_sim) <= best:
                 continue
             best = max(char_sim, pin_sim)
-            found = _match(phrase, utt, lo, hi, char_sim, pin_sim)
+            found = span_match(phrase, utt, lo, hi, char_sim, pin_sim)
         return found
 
 
-def _align(target: _Text, utt: _Utt, cut_chars: float, cut_pinyin: float) -> tuple[int, int, float, float] | None:
+def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float) -> tuple[int, int, float, float] | None:
     """The best span of one utterance for one phrase: (start, end, char similarity, pinyin similarity)."""
     text = utt.text
     m = len(target.chars)
@@ -272,7 +286,7 @@ def _align(target: _Text, utt: _Utt, cut_chars: float, cut_pinyin: float) -> tup
     return lo, hi, char_sim, pin_sim
 
 
-def _match(phrase: str, utt: _Utt, lo: int, hi: int, char_sim: float, pin_sim: float) -> Match:
+def span_match(phrase: str, utt: UttView, lo: int, hi: int, char_sim: float, pin_sim: float) -> Match:
     if utt.times is not None:
         start, end = utt.times[lo][0], utt.times[hi - 1][1]
     else:

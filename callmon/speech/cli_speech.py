@@ -1,7 +1,7 @@
 """``callmon transcribe`` and ``callmon models``: recognition from the command line.
 
 ``transcribe`` reads the settings of the ``[speech]`` section (engine, model,
-models_dir, threads, stereo_left) where the config has one, and says on stderr
+models_dir, threads, stereo_left), and says on stderr
 which model it picked and why.  A file that cannot be read is reported and
 skipped; the exit code is then 1.  A missing model is a configuration problem
 (exit 2) whose message names the install command.
@@ -26,20 +26,15 @@ from callmon.speech.types import CHANNELS
 EXIT_FAIL, EXIT_USAGE = 1, 2
 
 
-def _setting(cfg: Any, key: str, default: Any = None) -> Any:
-    """A ``[speech]`` setting, tolerating configs without that section; "" means unset."""
-    value = getattr(getattr(cfg, "speech", None), key, None)
-    return default if value in (None, "") else value
-
-
 def _models_dir(cfg: Config, args: argparse.Namespace) -> Path:
-    return models_dir(getattr(args, "models_dir", None) or _setting(cfg, "models_dir"))
+    return models_dir(getattr(args, "models_dir", None) or cfg.speech.models_dir or None)
 
 
 def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     """Transcribe recording files with the chosen (or best installed) model."""
-    engine = args.engine or _setting(cfg, "engine")
-    model = args.model or _setting(cfg, "model")
+    # --model names its own engine, so the config's engine only applies with the config's model
+    engine = args.engine or (None if args.model else cfg.speech.engine or None)
+    model = args.model or cfg.speech.model or None  # "" in the config: the best installed
     try:
         choice = choose_model(engine, model, _models_dir(cfg, args))
     except ModelError as exc:
@@ -48,12 +43,12 @@ def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     why = "--model" if args.model else "config speech.model" if model else choice.reason
     print(f"callmon: using {choice.spec.name} ({why})", file=sys.stderr)
     try:
-        recognizer = load_choice(choice, int(_setting(cfg, "threads", 2)))
+        recognizer = load_choice(choice, cfg.speech.threads)
     except (RuntimeError, ValueError) as exc:  # a damaged model directory
         print(f"callmon: cannot load {choice.spec.name} from {choice.path}: {exc}; reinstall it with "
               f"`callmon models install {choice.spec.name}`", file=sys.stderr)
         return EXIT_FAIL
-    stereo_left = _setting(cfg, "stereo_left", "operator")
+    stereo_left = cfg.speech.stereo_left
     failed = 0
     for path in args.files:
         try:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from callmon.speech.audio import read_wav
+from callmon.speech.audio import Audio, read_wav
 from callmon.speech.engines import ENGINES, load_engine
 from callmon.speech.models import ModelError, ModelSpec, default_model, model_path, spec
 from callmon.speech.models import models_dir as resolve_models_dir
-from callmon.speech.types import CHANNELS, Recognizer, Utterance
+from callmon.speech.types import CHANNELS, Recognizer, Samples, Utterance
 
 DEFAULT_THREADS = 2
 _LOADED: dict[tuple[str, int], Recognizer] = {}
@@ -69,6 +69,14 @@ def load_recognizer(engine: str | None = None, model: str | None = None,
     return load_choice(choose_model(engine or None, model or None, models_dir), threads)
 
 
+def channel_parts(audio: Audio, mono_channel: str, stereo_left: str) -> list[tuple[str, Samples]]:
+    """Whose voice each side holds: a stereo file's left side is ``stereo_left``, a mono file is one channel."""
+    if len(audio.channels) == 2:
+        right = next(c for c in CHANNELS if c != stereo_left)
+        return [(stereo_left, audio.channels[0]), (right, audio.channels[1])]
+    return [(mono_channel, audio.channels[0])]
+
+
 def transcribe_file(path: str | os.PathLike[str], recognizer: Recognizer, channel: str | None = None,
                     stereo_left: str = "operator") -> dict[str, Any]:
     """One recording as ``{file, engine, model, utterances}``, utterances of both sides sorted by start.
@@ -81,11 +89,7 @@ def transcribe_file(path: str | os.PathLike[str], recognizer: Recognizer, channe
         if value is not None and value not in CHANNELS:
             raise ValueError(f"channel {value!r}: expected {' or '.join(CHANNELS)}")
     audio = read_wav(Path(path))
-    if len(audio.channels) == 2:
-        right = next(c for c in CHANNELS if c != stereo_left)
-        parts = [(stereo_left, audio.channels[0]), (right, audio.channels[1])]
-    else:
-        parts = [(channel or "operator", audio.channels[0])]
+    parts = channel_parts(audio, channel or "operator", stereo_left)
     utterances: list[Utterance] = []
     for name, samples in parts:
         utterances.extend(recognizer.transcribe(samples, audio.rate, name))

@@ -19,12 +19,12 @@ from typing import Any
 from callmon.config import Config
 from callmon.speech.audio import AudioError, read_wav
 from callmon.speech.recordings import RecordingMissing, Source, locate
+from callmon.speech.transcribe import channel_parts
 from callmon.speech.types import Recognizer, Utterance
 from callmon.store.jobs import Claimed, JobQueue
 from callmon.store.repository import Store
 
 log = logging.getLogger(__name__)
-OTHER = {"operator": "caller", "caller": "operator"}
 
 
 def worker_name() -> str:
@@ -40,10 +40,9 @@ def transcribe_sources(sources: list[Source], recognizer: Callable[[], Recognize
     decoded = [(source, read_wav(source.path)) for source in sources]
     out = []
     for source, audio in decoded:
-        if source.role == "mixed" and len(audio.channels) == 2:
-            parts = [(stereo_left, audio.channels[0]), (OTHER[stereo_left], audio.channels[1])]
-        else:
-            parts = [(source.role, audio.channels[0])]
+        # per-direction files hold one voice; a "mixed" file is split when it is stereo
+        parts = (channel_parts(audio, "mixed", stereo_left) if source.role == "mixed"
+                 else [(source.role, audio.channels[0])])
         for channel, samples in parts:
             engine = recognizer()
             utterances = engine.transcribe(samples, audio.rate, channel)

@@ -41,6 +41,7 @@ class Call(Base):
         UniqueConstraint("pbx", "linkedid", name="uq_calls_pbx_linkedid"),
         Index("ix_calls_offered", "offered_us"),
         Index("ix_calls_operator_offered", "operator", "offered_us"),
+        Index("ix_calls_caller_first_event", "caller", "first_event_us"),  # repeat calls from one number
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

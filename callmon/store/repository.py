@@ -162,6 +162,23 @@ class Store:
                 query = query.where(Call.pbx == pbx)
             return session.scalars(query).first()
 
+    def earlier_call(self, call_id: int, within_us: int) -> tuple[str, int] | None:
+        """The latest other call from the same caller number that began up to ``within_us`` before this one.
+
+        Returns (linkedid, microseconds earlier); None for a call without a number or time.
+        """
+        with Session(self.engine) as session:
+            row = session.get(Call, call_id)
+            if row is None or not row.caller or row.first_event_us is None:
+                return None
+            prior = session.execute(
+                select(Call.linkedid, Call.first_event_us)
+                .where(Call.caller == row.caller, Call.id != call_id,
+                       Call.first_event_us <= row.first_event_us,
+                       Call.first_event_us >= row.first_event_us - within_us)
+                .order_by(Call.first_event_us.desc()).limit(1)).first()
+            return None if prior is None else (prior[0], row.first_event_us - prior[1])
+
     def transcripts(self, call_id: int) -> list[dict[str, Any]]:
         """The stored transcripts of a call, one per channel."""
         with Session(self.engine) as session:
