@@ -61,7 +61,8 @@ def test_compliant_call(grammar: Grammar) -> None:
     assert greeting.match.start < 1.0 and greeting.match.similarity > 0.9  # 长周 for 常州 through pinyin
     for item_id in ("element.what", "element.where", "element.when", "element.contact"):
         assert got[item_id].found and got[item_id].source == "operator", item_id
-    assert got["element.where"].match is not None and abs(got["element.where"].match.start - 9.7) < 0.6
+    where = got["element.where"].match  # the cue 位置 at the end of 请说出具体的位置 (9.728-11.04 s)
+    assert where is not None and where.text == "位置" and 10.5 < where.start < where.end <= 11.04
     assert not got["prohibited"].found and got["rings"].found
     assert result.passed and result.score >= grammar.scoring.pass_mark
     assert result.grammar_hash == grammar.content_hash
@@ -181,3 +182,13 @@ def test_a_repeat_call_is_owed_from_the_number_alone(grammar: Grammar) -> None:
     assert "the same number called 12 min earlier (call 1763900000.12)" in (again.note or "")
     late = items(check_call(grammar, utts(rows), None, ("1763900000.12", 45.0)))["situation.repeat_call"]
     assert not late.owed  # beyond repeat_within_minutes (30)
+
+
+def test_a_prohibited_cue_catches_the_pattern_not_only_the_listed_words(grammar: Grammar) -> None:
+    for said in ("你哭什么哭！先把地址说清楚", "你凶什么凶"):
+        rows = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("operator", 5.0, 7.0, said, 0.9)]
+        prohibited = items(check_call(grammar, utts(rows), None))["prohibited"]
+        assert prohibited.found and prohibited.groups == ["训斥"], said
+        assert prohibited.match is not None and prohibited.match.phrase.startswith("re:")
+    calm = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("operator", 5.0, 7.0, "您别哭，有什么事慢慢说", 0.9)]
+    assert not items(check_call(grammar, utts(calm), None))["prohibited"].found

@@ -50,10 +50,14 @@ def test_a_later_first_part_is_tried_when_the_first_one_has_no_follower() -> Non
     assert m is not None and m.text == "投诉民警"
 
 
-def test_find_any_cue_keeps_the_grammar_order() -> None:
-    t = transcript("你电话多少，住哪里")
+def test_find_any_cue_gives_the_earliest_place_any_cue_was_said() -> None:
+    t = transcript("您好常州110", "你电话多少，住哪里", "您先别鸡动")
     m = find_any_cue(t, ["住哪", "电话"])
+    assert m is not None and m.phrase == "电话" and m.utterance_index == 1 and m.char_start == 1
+    m = find_any_cue(t, ["别激动", "住哪"])  # the pinyin match in utterance 2 is later than 住哪 in 1
     assert m is not None and m.phrase == "住哪"
+    m = find_any_cue(t, ["别激动", "常州"])  # ... and 常州 in utterance 0 is earlier still
+    assert m is not None and m.phrase == "常州" and m.utterance_index == 0
     assert find_any_cue(t, []) is None
 
 
@@ -63,6 +67,8 @@ def test_find_any_cue_keeps_the_grammar_order() -> None:
     ("re:a*", "matches empty text"),
     ("投诉……民警", "every part of a cue needs at least one character"),
     ("，。", "every part of a cue needs at least one character"),
+    ("re:(?P<x>a)", "named groups"),
+    ("re:你(.)什么\\1", "backreferences"),
 ])
 def test_bad_cues_say_what_is_wrong(cue: str, message: str) -> None:
     with pytest.raises(CueError, match=message):

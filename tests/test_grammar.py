@@ -206,8 +206,8 @@ MUTATIONS: list[tuple[str, str, str, str, int, str]] = [
     ("bad regular expression cue", "'re:[0-9]{7,}'", "'re:[0-9{7,}'", "re:[0-9{7,}", 1,
      "element.contact.volunteered_cues: cue 're:[0-9{7,}': not a valid regular expression: unterminated character "
      "set at position 0"),
-    ("cue with an empty part", "投诉…民警, ", "投诉……民警, ", "投诉……民警", 1,
-     "situation.complaint.trigger_cues: cue '投诉……民警': every part of a cue needs at least one character (after "
+    ("cue with an empty part", "民警…态度,", "民警……态度,", "民警……态度", 1,
+     "situation.complaint.trigger_cues: cue '民警……态度': every part of a cue needs at least one character (after "
      "removing punctuation)"),
     ("waiver naming no situation", "elements_waived_by: [situation.consultation,",
      "elements_waived_by: [situation.consult,", "elements_waived_by:", 1,

@@ -71,13 +71,14 @@ NEGATIONS = frozenset("不没别无未莫勿甭")
 
 def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold,
           cues: Iterable[str] = ()) -> tuple[Match | None, bool]:
-    """The best span over all phrases (or the first cue found), and whether it passes the thresholds."""
-    best, ok = _best_phrase(transcript, phrases, t)
-    if not ok:
-        cue = find_any_cue(transcript, cues)
-        if cue is not None:
-            return cue, True
-    return best, ok
+    """Where a cue was first said, else the best span over the phrases; and whether it counts.
+
+    Cues go first because they are one scan per list; phrases are aligned only when no cue was said.
+    """
+    cue = find_any_cue(transcript, cues)
+    if cue is not None:
+        return cue, True
+    return _best_phrase(transcript, phrases, t)
 
 
 def _best_phrase(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) -> tuple[Match | None, bool]:
@@ -200,6 +201,9 @@ def _prohibited(grammar: Grammar, operator: PreparedTranscript) -> Item:
     p = grammar.prohibited
     said: list[tuple[str, Match, bool]] = []
     for group in p.groups:
+        cue = find_any_cue(operator, group.cues)
+        if cue is not None:
+            said.append((group.kind, cue, group.veto))
         for phrase in group.phrases:
             match = operator.best(phrase, p.threshold.chars, p.threshold.pinyin)
             if match is not None and _negated(match.text) == _negated(match.phrase):

@@ -212,12 +212,13 @@ def _prohibited(n: Nodes, node: yaml.Node, default: Threshold) -> Prohibited:
     keys = n.mapping(node, "prohibited", ("groups",), ("threshold", "seed"))
     groups: list[ProhibitedGroup] = []
     for gnode in n.items(keys["groups"][1], "prohibited.groups"):
-        gkeys = n.mapping(gnode, "prohibited.groups entry", ("kind", "phrases"), ("veto",))
+        gkeys = n.mapping(gnode, "prohibited.groups entry", ("kind", "phrases"), ("veto", "cues"))
         kind = n.text(gkeys["kind"][1], "prohibited.groups entry kind")
         if any(g.kind == kind for g in groups):
             n.fail(gkeys["kind"][1], f"prohibited.groups: duplicate kind '{kind}'")
         veto = n.boolean(gkeys["veto"][1], f"prohibited.{kind}.veto") if "veto" in gkeys else False
-        groups.append(ProhibitedGroup(kind, n.phrases(gkeys["phrases"][1], f"prohibited.{kind}.phrases"), veto))
+        groups.append(ProhibitedGroup(kind, n.phrases(gkeys["phrases"][1], f"prohibited.{kind}.phrases"), veto,
+                                      _optional(n, gkeys, "cues", f"prohibited.{kind}", cues=True)))
     return Prohibited(tuple(groups), n.threshold(keys.get("threshold", (None, None))[1], "prohibited.threshold",
                                                  default), _seed(n, keys, "prohibited"))
 

@@ -102,6 +102,7 @@ class ProhibitedGroup:
     kind: str
     phrases: tuple[str, ...]
     veto: bool
+    cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

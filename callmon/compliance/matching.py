@@ -209,12 +209,42 @@ class PreparedTranscript:
             if text.chars:
                 self.utterances.append(UttView(index, utt.channel, utt.start, utt.end, text,
                                             _char_times(utt, text.chars)))
-        self._chars = "\n".join(u.text.chars for u in self.utterances)  # for a whole-call first look
+        # the whole call as one string each, utterances apart, for a first look and for cue patterns
+        self._chars = "\n".join(u.text.chars for u in self.utterances)
         self._pinyin = " | ".join(u.text.pinyin for u in self.utterances)
+        self._char_starts: list[int] = []
+        self._pinyin_starts: list[int] = []
+        at_c = at_p = 0
+        for u in self.utterances:
+            self._char_starts.append(at_c)
+            self._pinyin_starts.append(at_p)
+            at_c += len(u.text.chars) + 1
+            at_p += len(u.text.pinyin) + 3
 
     def views(self) -> list[UttView]:
         """The prepared utterances, in call order (for matchers other than ``best``, e.g. cues)."""
         return self.utterances
+
+    @property
+    def joined_chars(self) -> str:
+        """All utterances' normalised characters, one line each (a pattern's ``.`` never crosses them)."""
+        return self._chars
+
+    @property
+    def joined_pinyin(self) -> str:
+        """All utterances' pinyin, joined by `` | ``."""
+        return self._pinyin
+
+    def locate_chars(self, offset: int) -> tuple[UttView, int]:
+        """The utterance holding ``offset`` of ``joined_chars``, and the character offset within it."""
+        k = bisect_right(self._char_starts, offset) - 1
+        return self.utterances[k], offset - self._char_starts[k]
+
+    def locate_pinyin(self, offset: int) -> tuple[UttView, int]:
+        """The utterance holding ``offset`` of ``joined_pinyin``, and the index of the syllable starting there."""
+        k = bisect_right(self._pinyin_starts, offset) - 1
+        utt = self.utterances[k]
+        return utt, bisect_right(utt.text.offsets, offset - self._pinyin_starts[k]) - 1
 
     def best(self, phrase: str, threshold_chars: float = 0.0, threshold_pinyin: float = 0.0) -> Match | None:
         """The most similar span among those reaching either threshold (0, 0: the best at all, as evidence)."""
