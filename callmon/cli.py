@@ -168,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recompute", cmd_recompute, "rebuild call records from stored raw events")
     p.add_argument("--since", metavar="DATE", help="only calls with events since YYYY-MM-DD (site time zone)")
     add("config", cmd_config, "print the effective configuration (secrets masked)")
-    from callmon.compliance import cli_check, cli_grammar, cli_score
-    from callmon.compliance import evaluate as compliance_eval
+    from callmon.compliance import cli_check, cli_eval, cli_grammar, cli_score
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
 
@@ -178,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_grammar.register(add)
     cli_check.register(add)
     cli_score.register(add)
-    compliance_eval.register(add)
+    cli_eval.register(add)
     return parser
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from callmon.compliance import cli_eval
 from callmon.compliance import evaluate as ev
 from callmon.compliance.grammar import FIXED_IDS, SITUATION_IDS, load_grammar
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GRAMMAR = ROOT / "grammars" / "changzhou-110.yaml"
 LABELLED = ROOT / "tests" / "fixtures" / "labelled" / "dialogues.json"
 TARGET = 0.95
-CONTROLS = ("control-unrelated-chat", "control-empty", "control-wei-only")
+CONTROLS = ("control-unrelated-chat", "control-empty", "control-noise", "control-wei-only")
 ALWAYS_OWED = ("greeting", "prohibited")  # every answered call owes the greeting and is checked for prohibited phrases
 
 
@@ -104,8 +105,9 @@ def test_counts() -> None:
 
 
 @pytest.mark.parametrize("control", [
-    "control-unrelated-chat",  # passed once the 2-character cue 刚刚 left the grammar
+    "control-unrelated-chat",  # 我刚刚去超市: a caller's 刚刚 counts only once there is a report
     "control-empty",
+    "control-noise",
     "control-wei-only",
 ])
 def test_negative_controls_find_nothing_and_owe_no_situation(report: ev.EvalReport, control: str) -> None:
@@ -165,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    ev.register(add)
+    cli_eval.register(add)
     return parser
 
 

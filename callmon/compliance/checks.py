@@ -70,7 +70,7 @@ NEGATIONS = frozenset("不没别无未莫勿甭")
 
 
 def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold,
-          cues: Iterable[str] = ()) -> tuple[Match | None, bool]:
+          cues: Iterable[str] = (), evidence: bool = True) -> tuple[Match | None, bool]:
     """Where a cue was first said, else the best span over the phrases; and whether it counts.
 
     Cues go first because they are one scan per list; phrases are aligned only when no cue was said.
@@ -78,20 +78,14 @@ def _best(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold,
     cue = find_any_cue(transcript, cues)
     if cue is not None:
         return cue, True
-    return _best_phrase(transcript, phrases, t)
+    return _best_phrase(transcript, phrases, t, evidence)
 
 
-def _best_phrase(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold) -> tuple[Match | None, bool]:
-    best: Match | None = None
-    for phrase in phrases:  # one pass: the first phrase kept wins; else the closest thing said is the evidence
-        near = transcript.best(phrase, min(t.chars, EVIDENCE), min(t.pinyin, EVIDENCE))
-        if near is None:
-            continue
-        if near.char_similarity >= t.chars or near.pinyin_similarity >= t.pinyin:
-            return near, True
-        if best is None or near.similarity > best.similarity:
-            best = near
-    return best, False
+def _best_phrase(transcript: PreparedTranscript, phrases: Iterable[str], t: Threshold,
+                 evidence: bool = True) -> tuple[Match | None, bool]:
+    """The first phrase kept (in the grammar's order), else the closest thing said as evidence."""
+    kept, near = transcript.scan(tuple(phrases), t.chars, t.pinyin, evidence=EVIDENCE if evidence else None)
+    return (kept[0], True) if kept else (near, False)
 
 
 def _greeting_phrases(grammar: Grammar) -> list[str]:
@@ -163,9 +157,10 @@ def _element(element: Element, operator: PreparedTranscript, caller: PreparedTra
 
 def _situation(situation: Situation, operator: PreparedTranscript, caller: PreparedTranscript,
                earlier: tuple[str, float] | None = None) -> Item:
-    trigger, triggered = _best(caller, situation.triggers, situation.threshold, situation.trigger_cues)
+    # a trigger is shown only when it fired: no near-miss evidence is looked for on the caller side
+    trigger, triggered = _best(caller, situation.triggers, situation.threshold, situation.trigger_cues, False)
     if triggered and (situation.not_triggers or situation.not_trigger_cues):
-        _, excluded = _best(caller, situation.not_triggers, situation.threshold, situation.not_trigger_cues)
+        _, excluded = _best(caller, situation.not_triggers, situation.threshold, situation.not_trigger_cues, False)
         triggered = not excluded
     repeat = None
     if (situation.repeat_within_minutes is not None and earlier is not None
@@ -204,10 +199,8 @@ def _prohibited(grammar: Grammar, operator: PreparedTranscript) -> Item:
         cue = find_any_cue(operator, group.cues)
         if cue is not None:
             said.append((group.kind, cue, group.veto))
-        for phrase in group.phrases:
-            match = operator.best(phrase, p.threshold.chars, p.threshold.pinyin)
-            if match is not None and _negated(match.text) == _negated(match.phrase):
-                said.append((group.kind, match, group.veto))
+        spoken, _ = operator.scan(group.phrases, p.threshold.chars, p.threshold.pinyin, first=False)
+        said += [(group.kind, m, group.veto) for m in spoken if _negated(m.text) == _negated(m.phrase)]
     item = Item("prohibited", "prohibited", True, bool(said), "operator" if said else None,
                 p.groups[0].phrases[0] if p.groups else None)
     if said:

@@ -15,9 +15,9 @@ which words are enough on their own.  A grammar lists cues beside its phrases:
   is normalised to digits).
 
 A cue match is evidence like a phrase match: the utterance, the characters, the audio
-time; its similarity is 1.0 on the side that matched.  A list of cues is compiled into one
-pattern (characters) and one (pinyin), so a call is scanned once per list, and the
-earliest place any cue was said is the evidence.
+time; its similarity is 1.0 on the side that matched.  The earliest place any cue of a
+list was said is the evidence.  Literal words are found with ``str.find`` on the whole
+call's text (utterances joined by newlines), which is what keeps a call's checks cheap.
 """
 
 from __future__ import annotations
@@ -66,9 +66,6 @@ def parse_cue(text: str) -> Cue:
             raise CueError(f"not a valid regular expression: {exc}") from None
         if pattern.search("") is not None:
             raise CueError("the regular expression matches empty text")
-        if pattern.groupindex or re.search(r"\\[1-9]", source):
-            raise CueError("named groups and backreferences are not allowed in a cue (cues are combined into "
-                           "one pattern, which renumbers groups)")
         return Cue(text, (), (), pattern)
     raw = text
     for mark in ELLIPSIS:
@@ -81,28 +78,41 @@ def parse_cue(text: str) -> Cue:
 
 @dataclass(frozen=True)
 class CueSet:
-    """A list of cues compiled into one pattern on characters and one on pinyin (one scan each per call)."""
+    """A list of cues prepared for one scan each: literal words by ``str.find`` (C speed), patterns
+    (``A…B``, ``re:``) compiled, and the pinyin of words of three characters or more."""
 
     cues: tuple[Cue, ...]
-    chars: re.Pattern[str]
-    pinyin: re.Pattern[str] | None
+    words: tuple[tuple[int, str], ...]
+    patterns: tuple[tuple[int, re.Pattern[str]], ...]
+    pinyin: tuple[tuple[int, str], ...]
 
 
-def _char_source(cue: Cue) -> str:
+def _pattern(cue: Cue) -> re.Pattern[str]:
     if cue.pattern is not None:
-        return cue.pattern.pattern
-    return f".{{0,{GAP}}}?".join(re.escape(p) for p in cue.parts)  # "." stops at the end of an utterance
+        return cue.pattern
+    return re.compile(f".{{0,{GAP}}}?".join(re.escape(p) for p in cue.parts))  # "." stops at an utterance's end
 
 
 @lru_cache(maxsize=1024)
 def compile_cues(cues: tuple[str, ...]) -> CueSet:
-    """Compile cues once per grammar list; group ``c<i>`` / ``p<i>`` names the cue that matched."""
+    """Prepare a grammar list of cues once (cached: the same lists are used for every call)."""
     parsed = tuple(parse_cue(c) for c in cues)
-    chars = re.compile("|".join(f"(?P<c{i}>{_char_source(c)})" for i, c in enumerate(parsed)))
-    words = [f"(?P<p{i}>(?<![a-z0-9]){' '.join(re.escape(s) for s in c.syllables[0])}(?![a-z0-9]))"
-             for i, c in enumerate(parsed)
-             if c.pattern is None and len(c.parts) == 1 and len(c.parts[0]) >= PINYIN_MIN_CHARS]
-    return CueSet(parsed, chars, re.compile("|".join(words)) if words else None)
+    words = tuple((i, c.parts[0]) for i, c in enumerate(parsed) if c.pattern is None and len(c.parts) == 1)
+    patterns = tuple((i, _pattern(c)) for i, c in enumerate(parsed) if c.pattern is not None or len(c.parts) > 1)
+    pinyin = tuple((i, " ".join(c.syllables[0])) for i, c in enumerate(parsed)
+                   if c.pattern is None and len(c.parts) == 1 and len(c.parts[0]) >= PINYIN_MIN_CHARS)
+    return CueSet(parsed, words, patterns, pinyin)
+
+
+def _pinyin_find(haystack: str, needle: str) -> int:
+    """First occurrence of whole syllables ``needle`` in the joined pinyin, or -1."""
+    at = haystack.find(needle)
+    while at >= 0:
+        end = at + len(needle)
+        if (at == 0 or haystack[at - 1] == " ") and (end == len(haystack) or haystack[end] == " "):
+            return at
+        at = haystack.find(needle, at + 1)
+    return -1
 
 
 def find_any_cue(transcript: PreparedTranscript, cues: Iterable[str]) -> Match | None:
@@ -111,18 +121,29 @@ def find_any_cue(transcript: PreparedTranscript, cues: Iterable[str]) -> Match |
     if not listed or not transcript.views():
         return None
     compiled = compile_cues(listed)
-    found: tuple[int, int, int, UttView, Cue, bool] | None = None  # utterance order, start, end, ...
-    m = compiled.chars.search(transcript.joined_chars)
-    if m is not None and m.lastgroup is not None:
-        utt, lo = transcript.locate_chars(m.start())
-        found = (utt.index, lo, lo + m.end() - m.start(), utt, compiled.cues[int(m.lastgroup[1:])], True)
-    if compiled.pinyin is not None:
-        p = compiled.pinyin.search(transcript.joined_pinyin)
-        if p is not None and p.lastgroup is not None:
-            utt, lo = transcript.locate_pinyin(p.start())
-            cue = compiled.cues[int(p.lastgroup[1:])]
-            if found is None or (utt.index, lo) < found[:2]:
-                found = (utt.index, lo, lo + len(cue.syllables[0]), utt, cue, False)
+    text = transcript.joined_chars
+    at, length, which = len(text) + 1, 0, -1
+    for i, word in compiled.words:
+        k = text.find(word, 0, at + len(word))
+        if 0 <= k < at:
+            at, length, which = k, len(word), i
+    for i, pattern in compiled.patterns:
+        m = pattern.search(text, 0, at + 64)
+        if m is not None and m.start() < at:
+            at, length, which = m.start(), m.end() - m.start(), i
+    found: tuple[int, int, int, UttView, Cue, bool] | None = None
+    if which >= 0:
+        utt, lo = transcript.locate_chars(at)
+        found = (utt.index, lo, lo + length, utt, compiled.cues[which], True)
+    pinyin = transcript.joined_pinyin
+    for i, syllables in compiled.pinyin:
+        k = _pinyin_find(pinyin, syllables)
+        if k < 0:
+            continue
+        utt, lo = transcript.locate_pinyin(k)
+        if found is None or (utt.index, lo) < found[:2]:
+            cue = compiled.cues[i]
+            found = (utt.index, lo, lo + len(cue.syllables[0]), utt, cue, False)
     if found is None:
         return None
     _, lo, hi, utt, cue, as_written = found

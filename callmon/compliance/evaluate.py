@@ -19,20 +19,17 @@ Text mode builds utterances from the turns: ``text = raw_text``, confidence 1.0 
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from callmon.compliance.checks import CheckResult, Item, check_call
-from callmon.compliance.grammar import load_grammar
-from callmon.compliance.grammar_schema import FIXED_IDS, Grammar, GrammarError
+from callmon.compliance.grammar_schema import FIXED_IDS, Grammar
 
-__all__ = ["DEFAULT_LABELLED", "Counts", "Disagreement", "EvalReport", "ItemReport", "LabelledError", "cmd_eval",
-           "evaluate", "format_report", "load_labelled", "register", "utterances_from_turns"]
+__all__ = ["DEFAULT_LABELLED", "Counts", "Disagreement", "EvalReport", "ItemReport", "LabelledError", "evaluate",
+           "format_report", "load_labelled", "utterances_from_turns"]
 
 DEFAULT_LABELLED = "tests/fixtures/labelled/dialogues.json"
 SECONDS_PER_CHAR = 0.25
@@ -115,6 +112,7 @@ class EvalReport:
     items: dict[str, ItemReport]
     disagreements: list[Disagreement]
     results: dict[str, CheckResult] = field(default_factory=dict)
+    mode: str = "text mode"
 
     def total(self, question: str) -> Counts:
         """Micro-averaged counts over all items for ``owed`` or ``found``."""
@@ -134,7 +132,7 @@ class EvalReport:
         return low
 
     def to_json(self) -> dict[str, Any]:
-        return {"grammar_hash": self.grammar_hash, "dialogues": self.dialogues,
+        return {"grammar_hash": self.grammar_hash, "dialogues": self.dialogues, "mode": self.mode,
                 "items": [r.to_json() for r in self.items.values()],
                 "total": {"owed": self.total("owed").to_json(), "found": self.total("found").to_json()},
                 "disagreements": [d.to_json() for d in self.disagreements]}
@@ -206,14 +204,19 @@ def _evidence(item: Item | None) -> str:
     return "; ".join(parts)
 
 
-def evaluate(grammar: Grammar, dialogues: Sequence[dict[str, Any]]) -> EvalReport:
-    """Run ``check_call`` on every dialogue (text mode) and compare with its labels."""
+def evaluate(grammar: Grammar, dialogues: Sequence[dict[str, Any]],
+             heard: dict[str, list[dict[str, Any]]] | None = None, mode: str = "text mode") -> EvalReport:
+    """Run ``check_call`` on every dialogue and compare with its labels.
+
+    ``heard``: recognised utterances per dialogue id (audio mode); without it the turns' text is used.
+    """
     items: dict[str, ItemReport] = {i: ItemReport(i) for i in FIXED_IDS}
     disagreements: list[Disagreement] = []
     results: dict[str, CheckResult] = {}
     for dialogue in dialogues:
         did = str(dialogue["id"])
-        result = check_call(grammar, utterances_from_turns(dialogue["turns"]), dialogue.get("timing"))
+        said = heard[did] if heard is not None else utterances_from_turns(dialogue["turns"])
+        result = check_call(grammar, said, dialogue.get("timing"))
         results[did] = result
         by_id = {i.id: i for i in result.items}
         for item_id, label in dialogue["labels"].items():
@@ -231,7 +234,7 @@ def evaluate(grammar: Grammar, dialogues: Sequence[dict[str, Any]]) -> EvalRepor
             report.found.add(label["found"], got_found)
             if label["found"] != got_found:
                 disagreements.append(Disagreement(did, item_id, "found", label["found"], got_found, _evidence(got)))
-    return EvalReport(grammar.content_hash, len(dialogues), items, disagreements, results)
+    return EvalReport(grammar.content_hash, len(dialogues), items, disagreements, results, mode)
 
 
 def _pr(c: Counts) -> str:
@@ -242,7 +245,7 @@ def _pr(c: Counts) -> str:
 
 def format_report(report: EvalReport, disagreements: bool = True) -> str:
     """The table ``callmon eval`` prints: item | owed P/R | found P/R | support, then the disagreements."""
-    lines = [f"{report.dialogues} labelled dialogues (text mode); grammar {report.grammar_hash[:12]}",
+    lines = [f"{report.dialogues} labelled dialogues ({report.mode}); grammar {report.grammar_hash[:12]}",
              f"{'item':<24} {'owed P':>6} {'owed R':>6} {'found P':>7} {'found R':>7} {'support':>8}",
              "-" * 63]
     for r in report.items.values():
@@ -259,29 +262,3 @@ def format_report(report: EvalReport, disagreements: bool = True) -> str:
             lines.append(f"  {d.dialogue} {d.item} {d.field}: expected {str(d.expected).lower()}, "
                          f"got {str(d.got).lower()} ({d.evidence})")
     return "\n".join(lines)
-
-
-def cmd_eval(cfg: Any, args: argparse.Namespace) -> int:
-    """Evaluate the grammar on a labelled set; exit 0 whatever the figures (they are the output)."""
-    try:
-        grammar = load_grammar(args.grammar or cfg.compliance.grammar)
-        dialogues = load_labelled(args.labelled)
-    except (GrammarError, LabelledError) as exc:
-        print(f"callmon: {exc}", file=sys.stderr)
-        return 2
-    report = evaluate(grammar, dialogues)
-    if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        print(format_report(report))
-    return 0
-
-
-def register(add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``eval`` with cli.build_parser's ``add(name, func, help, db=False)``."""
-    p = add("eval", cmd_eval, "run the checks on a labelled set of dialogues: precision and recall per item",
-            db=False)
-    p.add_argument("labelled", nargs="?", default=DEFAULT_LABELLED, metavar="LABELLED.json",
-                   help=f"labelled dialogues (default: {DEFAULT_LABELLED})")
-    p.add_argument("--grammar", metavar="FILE", help="default: config compliance.grammar")
-    p.add_argument("--json", action="store_true", help="counts, precision, recall and disagreements as JSON")

@@ -40,7 +40,7 @@ from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from callmon.speech.normalize import normalize_text
@@ -54,6 +54,7 @@ MIN_SPAN_RATIO = 0.7
 THRESHOLD_CHARS = 0.8  # defaults; a grammar may set its own per rule
 THRESHOLD_PINYIN = 0.85
 PREFILTER_MARGIN = 0.15
+EVIDENCE_PAIRS = 3  # near misses: the closest (phrase, utterance) pairs aligned in full
 
 _DIGIT_SYLLABLES = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
 
@@ -210,6 +211,7 @@ class PreparedTranscript:
                 self.utterances.append(UttView(index, utt.channel, utt.start, utt.end, text,
                                             _char_times(utt, text.chars)))
         # the whole call as one string each, utterances apart, for a first look and for cue patterns
+        self._lines: list[str] | None = None  # each utterance's pinyin, for the evidence grid
         self._chars = "\n".join(u.text.chars for u in self.utterances)
         self._pinyin = " | ".join(u.text.pinyin for u in self.utterances)
         self._char_starts: list[int] = []
@@ -273,6 +275,57 @@ class PreparedTranscript:
         return found
 
 
+    def scan(self, phrases: Sequence[str], threshold_chars: float, threshold_pinyin: float,
+             evidence: float | None = None, first: bool = True) -> tuple[list[Match], Match | None]:
+        """Many phrases at once: (matches reaching either threshold, best near miss as evidence).
+
+        ``first``: stop at the first phrase (in the given order) that is kept, as for alternative
+        wordings of one item; otherwise one match per kept phrase (prohibited phrases).  A phrase
+        is aligned utterance by utterance only when the whole call comes within
+        ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the
+        ``EVIDENCE_PAIRS`` closest (phrase, utterance) pairs on pinyin are aligned for the near miss.
+        """
+        targets = [(p, t) for p in phrases if (t := _prepare(p)).chars]
+        if not targets or not self.utterances:
+            return [], None
+        cut_c, cut_p = (max(0.0, threshold_chars - PREFILTER_MARGIN) * 100,
+                        max(0.0, threshold_pinyin - PREFILTER_MARGIN) * 100)
+        kept: list[Match] = []
+        for phrase, target in targets:
+            if (len(target.chars) > EXACT_MAX_CHARS
+                    and fuzz.partial_ratio(target.chars, self._chars, score_cutoff=cut_c) == 0
+                    and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=cut_p) == 0):
+                continue  # nothing anywhere in the call comes close
+            best: Match | None = None
+            for utt in self.utterances:
+                span = _align(target, utt, cut_c, cut_p)
+                if span is None or (span[2] < threshold_chars and span[3] < threshold_pinyin):
+                    continue
+                if best is None or max(span[2], span[3]) > best.similarity:
+                    best = span_match(phrase, utt, *span)
+            if best is not None:
+                kept.append(best)
+                if first:
+                    return kept, None
+        if kept or evidence is None:
+            return kept, None
+        if self._lines is None:
+            self._lines = [u.text.pinyin for u in self.utterances]
+        grid = process.cdist([t.pinyin for _, t in targets], self._lines, scorer=fuzz.partial_ratio, workers=1)
+        width = len(self.utterances)
+        order = grid.argsort(axis=None)[::-1][:EVIDENCE_PAIRS]
+        near: Match | None = None
+        for flat in order:
+            i, j = divmod(int(flat), width)
+            if grid[i][j] < evidence * 100:
+                break
+            span = _align(targets[i][1], self.utterances[j], 0.0, 0.0)
+            if span is not None and max(span[2], span[3]) >= evidence and (
+                    near is None or max(span[2], span[3]) > near.similarity):
+                near = span_match(targets[i][0], self.utterances[j], *span)
+        return [], near
+
+
 def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float) -> tuple[int, int, float, float] | None:
     """The best span of one utterance for one phrase: (start, end, char similarity, pinyin similarity)."""
     text = utt.text
@@ -298,7 +351,7 @@ def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float) -> 
         hi = max(lo + 1, bisect_right(offsets, max(al.dest_end - 1, 0)))
         if hi - lo >= min_len:
             pin_sim, pin_span = fuzz.ratio(target.pinyin, " ".join(syllables[lo:hi])) / 100, (lo, hi)
-        if pin_sim < 1.0:  # snapping to whole syllables may be one off at either end
+        if cut_pinyin / 100 <= pin_sim < 1.0:  # snapping to whole syllables may be one off at either end
             n = len(syllables)
             for a in range(max(0, lo - 1), min(n, lo + 2)):
                 for b in range(max(a + 1, hi - 1), min(n, hi + 1) + 1):

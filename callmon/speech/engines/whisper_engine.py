@@ -10,9 +10,12 @@ Nothing biases the decoder towards what the operator *should* say: no initial
 prompt, no hotwords, no prefix, no conditioning on earlier text.  Compliance is
 judged on what was heard, so the required script is never shown to the model.
 
-Where beam search fails Whisper's own checks, faster-whisper retries with
-sampling at rising temperatures.  The sampler is seeded before every decode,
-so the same audio always gives the same transcript (audits can be re-run).
+Beam search only, no sampling fallback (``temperature=0``): the same audio always
+gives the same transcript, so audits can be re-run.  faster-whisper's retries at
+rising temperatures sample on CTranslate2's worker thread, whose random generator
+``set_random_seed`` does not reach, so a retried decode depended on what the
+process had decoded before.  A decode that fails Whisper's checks (a repetition
+loop) is kept, scored 0 below and so marked low-confidence: a person listens.
 
 Confidence comes from Whisper's own scores.  Per segment
 ``c = exp(avg_logprob) * (1 - no_speech_prob)`` (the mean token probability,
@@ -33,11 +36,10 @@ from typing import Any
 from callmon.speech.engines import VAD_RATE, normalize, speech_stretches
 from callmon.speech.types import Samples, Utterance, Word
 
-SEED = 0  # sampling seed for the temperature fallback: same audio, same text
 MAX_COMPRESSION = 2.4  # faster-whisper's compression_ratio_threshold: above it a decode has failed
 PAD_SECONDS = 0.4  # context either side of each stretch, as faster-whisper pads its own VAD chunks
 DECODE: dict[str, Any] = {
-    "language": "zh", "task": "transcribe", "beam_size": 5, "word_timestamps": True,
+    "language": "zh", "task": "transcribe", "beam_size": 5, "word_timestamps": True, "temperature": 0.0,
     "vad_filter": True, "vad_parameters": {"min_silence_duration_ms": 1000, "speech_pad_ms": 400},
     "condition_on_previous_text": False, "initial_prompt": None, "hotwords": None, "prefix": None,
 }
@@ -56,14 +58,11 @@ class WhisperRecognizer:
         self.model = name
 
     def transcribe(self, samples: Samples, rate: int, channel: str) -> list[Utterance]:
-        import ctranslate2
-
         audio, stretches = speech_stretches(samples, rate)
         pad = int(PAD_SECONDS * VAD_RATE)
         utterances = []
         for start, end in stretches:
             lo, hi = max(0, start - pad), min(len(audio), end + pad)
-            ctranslate2.set_random_seed(SEED)
             segments, _ = self._model.transcribe(audio[lo:hi], **DECODE)
             utterance = _utterance(list(segments), channel, lo / VAD_RATE, start / VAD_RATE, end / VAD_RATE)
             if utterance is not None:
