@@ -10,12 +10,15 @@ Nothing biases the decoder towards what the operator *should* say: no initial
 prompt, no hotwords, no prefix, no conditioning on earlier text.  Compliance is
 judged on what was heard, so the required script is never shown to the model.
 
-Beam search only, no sampling fallback (``temperature=0``): the same audio always
-gives the same transcript, so audits can be re-run.  faster-whisper's retries at
+Beam search only, no sampling (``temperature=0``): the same audio always gives
+the same transcript, so audits can be re-run.  faster-whisper's own retries at
 rising temperatures sample on CTranslate2's worker thread, whose random generator
 ``set_random_seed`` does not reach, so a retried decode depended on what the
-process had decoded before.  A decode that fails Whisper's checks (a repetition
-loop) is kept, scored 0 below and so marked low-confidence: a person listens.
+process had decoded before.  Instead a stretch whose decode is a repetition loop
+(compression ratio above 2.4: "你好，常州110" heard as 1-0-0-0-0…) is decoded
+again by beam search that may not repeat a 3-token sequence (``RETRY``), which is
+just as deterministic; if that still loops the loop is kept, scored 0 below and so
+marked low-confidence: a person listens.
 
 Confidence comes from Whisper's own scores.  Per segment
 ``c = exp(avg_logprob) * (1 - no_speech_prob)`` (the mean token probability,
@@ -45,6 +48,13 @@ DECODE: dict[str, Any] = {
 }
 
 
+RETRY: dict[str, Any] = {"no_repeat_ngram_size": 3, "repetition_penalty": 1.2}
+
+
+def _loops(segments: list[Any]) -> bool:
+    return any(s.compression_ratio > MAX_COMPRESSION for s in segments)
+
+
 class WhisperRecognizer:
     """A loaded faster-whisper model; ``transcribe`` decodes one channel utterance by utterance."""
 
@@ -63,8 +73,14 @@ class WhisperRecognizer:
         utterances = []
         for start, end in stretches:
             lo, hi = max(0, start - pad), min(len(audio), end + pad)
-            segments, _ = self._model.transcribe(audio[lo:hi], **DECODE)
-            utterance = _utterance(list(segments), channel, lo / VAD_RATE, start / VAD_RATE, end / VAD_RATE)
+            decoded, _ = self._model.transcribe(audio[lo:hi], **DECODE)
+            segments = list(decoded)
+            if _loops(segments):
+                retried, _ = self._model.transcribe(audio[lo:hi], **DECODE, **RETRY)
+                again = list(retried)
+                if again and not _loops(again):
+                    segments = again
+            utterance = _utterance(segments, channel, lo / VAD_RATE, start / VAD_RATE, end / VAD_RATE)
             if utterance is not None:
                 utterances.append(utterance)
         return utterances
