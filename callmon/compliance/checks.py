@@ -149,7 +149,7 @@ def _element(element: Element, operator: PreparedTranscript, caller: PreparedTra
     match, ok = _best(operator, element.asks, element.threshold, element.ask_cues)
     item = Item(element.id, "element", True, ok, "operator" if ok else None, element.asks[0], match)
     if not ok and reported:
-        offered, said = _best(caller, element.volunteered, element.threshold, element.volunteered_cues)
+        offered, said = _best(caller, element.volunteered, element.threshold, element.volunteered_cues, False)
         if said:
             item.found, item.source, item.match = True, "caller", offered
     return item

@@ -54,7 +54,6 @@ MIN_SPAN_RATIO = 0.7
 THRESHOLD_CHARS = 0.8  # defaults; a grammar may set its own per rule
 THRESHOLD_PINYIN = 0.85
 PREFILTER_MARGIN = 0.15
-EVIDENCE_PAIRS = 3  # near misses: the closest (phrase, utterance) pairs aligned in full
 
 _DIGIT_SYLLABLES = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
 
@@ -282,8 +281,8 @@ class PreparedTranscript:
         ``first``: stop at the first phrase (in the given order) that is kept, as for alternative
         wordings of one item; otherwise one match per kept phrase (prohibited phrases).  A phrase
         is aligned utterance by utterance only when the whole call comes within
-        ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the
-        ``EVIDENCE_PAIRS`` closest (phrase, utterance) pairs on pinyin are aligned for the near miss.
+        ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the closest
+        (phrase, utterance) pair on pinyin is aligned for the near miss.
         """
         targets = [(p, t) for p in phrases if (t := _prepare(p)).chars]
         if not targets or not self.utterances:
@@ -292,10 +291,12 @@ class PreparedTranscript:
                         max(0.0, threshold_pinyin - PREFILTER_MARGIN) * 100)
         kept: list[Match] = []
         for phrase, target in targets:
+            # Nothing anywhere in the call comes close: skip.  Pinyin alone decides, at the lower of the
+            # two cuts: the same characters have the same syllables, so a span that would pass on
+            # characters is at least as close on pinyin (one C call per phrase instead of two).
             if (len(target.chars) > EXACT_MAX_CHARS
-                    and fuzz.partial_ratio(target.chars, self._chars, score_cutoff=cut_c) == 0
-                    and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=cut_p) == 0):
-                continue  # nothing anywhere in the call comes close
+                    and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=min(cut_c, cut_p)) == 0):
+                continue
             best: Match | None = None
             for utt in self.utterances:
                 span = _align(target, utt, cut_c, cut_p)
@@ -311,17 +312,17 @@ class PreparedTranscript:
             return kept, None
         if self._lines is None:
             self._lines = [u.text.pinyin for u in self.utterances]
-        grid = process.cdist([t.pinyin for _, t in targets], self._lines, scorer=fuzz.partial_ratio, workers=1)
-        width = len(self.utterances)
-        order = grid.argsort(axis=None)[::-1][:EVIDENCE_PAIRS]
+        score, pair = 0.0, (0, 0)
+        for i, (_, target) in enumerate(targets):  # the closest (phrase, utterance) pair on pinyin, in C
+            best_utt = process.extractOne(target.pinyin, self._lines, scorer=fuzz.partial_ratio,
+                                          score_cutoff=max(score, evidence * 100))
+            if best_utt is not None and best_utt[1] > score:
+                score, pair = best_utt[1], (i, best_utt[2])
         near: Match | None = None
-        for flat in order:
-            i, j = divmod(int(flat), width)
-            if grid[i][j] < evidence * 100:
-                break
+        if score:
+            i, j = pair
             span = _align(targets[i][1], self.utterances[j], 0.0, 0.0)
-            if span is not None and max(span[2], span[3]) >= evidence and (
-                    near is None or max(span[2], span[3]) > near.similarity):
+            if span is not None and max(span[2], span[3]) >= evidence:
                 near = span_match(targets[i][0], self.utterances[j], *span)
         return [], near
 
