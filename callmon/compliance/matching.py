@@ -54,6 +54,7 @@ MIN_SPAN_RATIO = 0.7
 THRESHOLD_CHARS = 0.8  # defaults; a grammar may set its own per rule
 THRESHOLD_PINYIN = 0.85
 PREFILTER_MARGIN = 0.15
+EVIDENCE_PAIRS = 3  # near misses: the closest (phrase, utterance) pairs aligned in full
 
 _DIGIT_SYLLABLES = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
 
@@ -281,8 +282,8 @@ class PreparedTranscript:
         ``first``: stop at the first phrase (in the given order) that is kept, as for alternative
         wordings of one item; otherwise one match per kept phrase (prohibited phrases).  A phrase
         is aligned utterance by utterance only when the whole call comes within
-        ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the closest
-        (phrase, utterance) pair on pinyin is aligned for the near miss.
+        ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the
+        ``EVIDENCE_PAIRS`` closest (phrase, utterance) pairs on pinyin are aligned for the near miss.
         """
         targets = [(p, t) for p in phrases if (t := _prepare(p)).chars]
         if not targets or not self.utterances:
@@ -312,17 +313,17 @@ class PreparedTranscript:
             return kept, None
         if self._lines is None:
             self._lines = [u.text.pinyin for u in self.utterances]
-        score, pair = 0.0, (0, 0)
-        for i, (_, target) in enumerate(targets):  # the closest (phrase, utterance) pair on pinyin, in C
-            best_utt = process.extractOne(target.pinyin, self._lines, scorer=fuzz.partial_ratio,
-                                          score_cutoff=max(score, evidence * 100))
-            if best_utt is not None and best_utt[1] > score:
-                score, pair = best_utt[1], (i, best_utt[2])
+        pairs = []
+        for i, (_, target) in enumerate(targets):  # each phrase's closest utterance on pinyin, in C
+            found = process.extractOne(target.pinyin, self._lines, scorer=fuzz.partial_ratio,
+                                       score_cutoff=evidence * 100)
+            if found is not None:
+                pairs.append((found[1], i, found[2]))
         near: Match | None = None
-        if score:
-            i, j = pair
+        for _, i, j in sorted(pairs, reverse=True)[:EVIDENCE_PAIRS]:
             span = _align(targets[i][1], self.utterances[j], 0.0, 0.0)
-            if span is not None and max(span[2], span[3]) >= evidence:
+            if span is not None and max(span[2], span[3]) >= evidence and (
+                    near is None or max(span[2], span[3]) > near.similarity):
                 near = span_match(targets[i][0], self.utterances[j], *span)
         return [], near
 
