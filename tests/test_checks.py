@@ -192,3 +192,13 @@ def test_a_prohibited_cue_catches_the_pattern_not_only_the_listed_words(grammar:
         assert prohibited.match is not None and prohibited.match.phrase.startswith("re:")
     calm = [("operator", 0.5, 2.0, "您好常州110", 0.9), ("operator", 5.0, 7.0, "您别哭，有什么事慢慢说", 0.9)]
     assert not items(check_call(grammar, utts(calm), None))["prohibited"].found
+
+
+def test_a_dispatch_makes_a_misheard_report_count(grammar: Grammar) -> None:
+    """The caller's 被抢 was heard as 被想; the operator sending police shows it was a report all the same."""
+    heard = [("operator", 0.5, 2.0, "您好常州110", 0.9),
+             ("caller", 3.0, 9.0, "今天早上8点左右在南大街我的钱包被想走了", 0.6)]
+    assert not items(check_call(grammar, utts(heard), None))["element.when"].found  # no report: small talk rules
+    sent = [*heard, ("operator", 10.0, 12.0, "好的我们马上派民警过去", 0.9)]
+    when = items(check_call(grammar, utts(sent), None))["element.when"]
+    assert when.found and when.source == "caller" and when.match is not None and when.match.text == "今天"

@@ -192,3 +192,21 @@ def test_eval_command_json_and_bad_input(capsys: pytest.CaptureFixture[str], tmp
     args = _parser().parse_args(["eval", str(tmp_path / "none.json")])
     assert args.func(_cfg(), args) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_heldout_set_figures_hold() -> None:
+    """The set written apart from the grammar: the honest figures (README), guarded against regressions.
+
+    Measured 2026-11-23: owed P 0.97 R 1.00, found P 1.00 R 0.94 (micro); items under 0.95 are listed
+    in the README. The bounds sit a little under the measurement, not at the 0.95 target.
+    """
+    heldout = ev.load_labelled(LABELLED.parent / "heldout.json")
+    assert len(heldout) >= 30
+    report = ev.evaluate(load_grammar(GRAMMAR), heldout)
+    owed, found = report.total("owed"), report.total("found")
+    assert owed.precision is not None and owed.precision >= 0.95
+    assert owed.recall is not None and owed.recall >= 0.98
+    assert found.precision is not None and found.precision >= 0.98
+    assert found.recall is not None and found.recall >= 0.92
+    clean = [d["id"] for d in heldout if not d["labels"]["prohibited"]["found"]]
+    assert not [i for i in clean if any(x.id == "prohibited" and x.found for x in report.results[i].items)]

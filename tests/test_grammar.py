@@ -155,7 +155,7 @@ FIXTURES = [
                            "(while scanning a quoted scalar, which began at line 5)"),
     ("bad_unknown_top_key.yaml", 4, "grammar: unknown key 'greting' (did you mean 'greeting'? allowed: schema, "
                                     "site, greeting, elements, situations, prohibited, rings, scoring, thresholds, "
-                                    "custom, elements_waived_by)"),
+                                    "custom, elements_waived_by, dispatch_cues)"),
     ("bad_not_a_mapping.yaml", 2, "grammar must be a mapping, not a list"),
     ("bad_empty.yaml", 1, "the file is empty"),
 ]

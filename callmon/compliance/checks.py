@@ -114,9 +114,11 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     situations = [_situation(situation, operator, caller, earlier) for situation in grammar.situations]
     waived = [s.id for s in situations if s.owed and s.id in grammar.elements_waived_by]
     triggered = any(s.owed for s in situations)
-    # 何事 first: what else a caller volunteers counts only once there is a report (or a situation)
+    # 何事 first: what else a caller volunteers counts only once there is a report: 何事 obtained, a
+    # situation triggered, or the operator dispatching (the caller's account may be misheard)
     what = {e.id: _element(e, operator, caller, waived, True) for e in grammar.elements if e.id == "element.what"}
-    reported = triggered or any(e.found for e in what.values())
+    reported = (triggered or any(e.found for e in what.values())
+                or find_any_cue(operator, grammar.dispatch_cues) is not None)
     elements = [what.get(e.id) or _element(e, operator, caller, waived, reported) for e in grammar.elements]
     items: list[Item] = [_greeting(grammar, operator_rows), *elements, *situations]
     items.append(_prohibited(grammar, operator))

@@ -43,7 +43,7 @@ __all__ = ["ELEMENT_IDS", "FIXED_IDS", "SITUATION_IDS", "Grammar", "GrammarError
 
 SCHEMA_VERSION = 1
 TOP = ("schema", "site", "greeting", "elements", "situations", "prohibited", "rings", "scoring")
-OPTIONAL_TOP = ("thresholds", "custom", "elements_waived_by")
+OPTIONAL_TOP = ("thresholds", "custom", "elements_waived_by", "dispatch_cues")
 
 
 def load_grammar(path: str | Path) -> Grammar:
@@ -101,7 +101,7 @@ def _build(n: Nodes, root: yaml.Node) -> Grammar:
     _check_ids(n, top, elements, situations, custom)
     waived_by = _waived_by(n, top, situations)
     draft = Grammar(n.file, version, site, default, greeting, elements, situations, prohibited, rings, custom,
-                    Scoring(0, 0, (), ()), "", waived_by)
+                    Scoring(0, 0, (), ()), "", waived_by, _optional(n, top, "dispatch_cues", "grammar", cues=True))
     scoring = _scoring(n, top["scoring"][1], list(draft.items), prohibited)
     grammar = replace(draft, scoring=scoring)
     return replace(grammar, content_hash=content_hash(grammar))

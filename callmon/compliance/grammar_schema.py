@@ -178,6 +178,7 @@ class Grammar:
     scoring: Scoring
     content_hash: str
     elements_waived_by: tuple[str, ...] = ()  # situations whose trigger means no element is owed
+    dispatch_cues: tuple[str, ...] = ()  # operator words showing the call is a report (民警马上过去)
 
     @property
     def items(self) -> tuple[str, ...]:
