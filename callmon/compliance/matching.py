@@ -320,11 +320,11 @@ class PreparedTranscript:
             if found is not None:
                 pairs.append((found[1], i, found[2]))
         near: Match | None = None
-        for _, i, j in sorted(pairs, reverse=True)[:EVIDENCE_PAIRS]:
+        for _, i, j in sorted(pairs, reverse=True)[:EVIDENCE_PAIRS]:  # the closest pair that aligns well enough
             span = _align(targets[i][1], self.utterances[j], 0.0, 0.0)
-            if span is not None and max(span[2], span[3]) >= evidence and (
-                    near is None or max(span[2], span[3]) > near.similarity):
+            if span is not None and max(span[2], span[3]) >= evidence:
                 near = span_match(targets[i][0], self.utterances[j], *span)
+                break
         return [], near
 
 
