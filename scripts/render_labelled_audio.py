@@ -11,11 +11,16 @@ Run with the generator's venv (after ../shared/voices/install.sh):
 
     KOKORO_JA_CACHE=/tmp/voices/kokoro_cache /tmp/voices/venv/bin/python scripts/render_labelled_audio.py
     ... scripts/render_labelled_audio.py --only theft-ebike,fire-kitchen   # re-render some ids only
+    ... scripts/render_labelled_audio.py --labelled tests/fixtures/labelled/heldout.json \\
+            --out tests/fixtures/labelled/audio-heldout                      # another labelled set
 
 Writes tests/fixtures/labelled/audio/<id>.operator.wav, <id>.caller.wav and manifest.json (voices and
-the actual start/end of every rendered turn).  Per-turn 16-bit WAVs from the generator are cached in
---work (keyed by voice and text), so a re-run gives the same bytes; --regen makes new speech.  The
-cache's gen.jsonl lists the turns in the format ../shared/voices/check_cer.py reads.
+the actual start/end of every rendered turn).  --labelled FILE reads the dialogues from another file of
+the same format (default tests/fixtures/labelled/dialogues.json) and --out DIR writes to another
+directory (default tests/fixtures/labelled/audio); voices are chosen by index within that file.
+Per-turn 16-bit WAVs from the generator are cached in --work (keyed by voice and text, shared by all
+labelled files), so a re-run gives the same bytes; --regen makes new speech.  The cache's gen.jsonl
+lists the turns of the last run in the format ../shared/voices/check_cer.py reads.
 
 Placement: a turn starts at its labelled "start" unless the previous turn (on either channel) is still
 speaking then; it then starts GAP seconds after that turn's end.  Turns are never moved earlier.  A
@@ -218,14 +223,16 @@ def generator_description(gen_voices: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--labelled", type=Path, default=DIALOGUES, metavar="FILE",
+                        help="labelled dialogues JSON to render (default %(default)s)")
     parser.add_argument("--only", help="comma-separated dialogue ids to (re-)render; the manifest keeps the others")
-    parser.add_argument("--out", type=Path, default=OUT, help="output directory (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=OUT, metavar="DIR", help="output directory (default %(default)s)")
     parser.add_argument("--work", type=Path, default=WORK, help="per-turn speech cache (default %(default)s)")
     parser.add_argument("--gen-voices", type=Path, default=GEN_VOICES, help="gen_voices.py (default %(default)s)")
     parser.add_argument("--regen", action="store_true", help="synthesize the selected turns again, ignoring the cache")
     args = parser.parse_args(argv)
 
-    dialogues: list[dict[str, Any]] = json.loads(DIALOGUES.read_text(encoding="utf-8"))
+    dialogues: list[dict[str, Any]] = json.loads(args.labelled.read_text(encoding="utf-8"))
     ids = [d["id"] for d in dialogues]
     wanted = set(ids) if not args.only else {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = wanted - set(ids)
