@@ -321,14 +321,15 @@ class PreparedTranscript:
                 pairs.append((found[1], i, found[2]))
         near: Match | None = None
         for _, i, j in sorted(pairs, reverse=True)[:EVIDENCE_PAIRS]:  # the closest pair that aligns well enough
-            span = _align(targets[i][1], self.utterances[j], 0.0, 0.0)
+            span = _align(targets[i][1], self.utterances[j], 0.0, 0.0, snap=False)  # a near miss: no snapping
             if span is not None and max(span[2], span[3]) >= evidence:
                 near = span_match(targets[i][0], self.utterances[j], *span)
                 break
         return [], near
 
 
-def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float) -> tuple[int, int, float, float] | None:
+def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float,
+           snap: bool = True) -> tuple[int, int, float, float] | None:
     """The best span of one utterance for one phrase: (start, end, char similarity, pinyin similarity)."""
     text = utt.text
     m = len(target.chars)
@@ -353,7 +354,7 @@ def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float) -> 
         hi = max(lo + 1, bisect_right(offsets, max(al.dest_end - 1, 0)))
         if hi - lo >= min_len:
             pin_sim, pin_span = fuzz.ratio(target.pinyin, " ".join(syllables[lo:hi])) / 100, (lo, hi)
-        if cut_pinyin / 100 <= pin_sim < 1.0:  # snapping to whole syllables may be one off at either end
+        if snap and cut_pinyin / 100 <= pin_sim < 1.0:  # snapping to whole syllables may be one off either end
             n = len(syllables)
             for a in range(max(0, lo - 1), min(n, lo + 2)):
                 for b in range(max(a + 1, hi - 1), min(n, hi + 1) + 1):
