@@ -13,6 +13,7 @@ import pytest
 from callmon.compliance.checks import check_call
 from callmon.compliance.grammar import load_grammar
 from callmon.compliance.grammar_schema import Grammar
+from callmon.compliance.matching import normalize_for_match
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEM_KEYS = ["id", "kind", "owed", "found", "source", "expected", "matched", "similarity", "utterance", "start",
@@ -202,3 +203,20 @@ def test_a_dispatch_makes_a_misheard_report_count(grammar: Grammar) -> None:
     sent = [*heard, ("operator", 10.0, 12.0, "好的我们马上派民警过去", 0.9)]
     when = items(check_call(grammar, utts(sent), None))["element.when"]
     assert when.found and when.source == "caller" and when.match is not None and when.match.text == "今天"
+
+
+def test_evidence_points_into_the_calls_transcript_in_time_order(grammar: Grammar) -> None:
+    """``utterance`` is the position in the call's utterances (both channels, by start), as stored and shown."""
+    result = check_call(grammar, utts(RING02), None)
+    rows = sorted(utts(RING02), key=lambda u: u["start"])
+    for item in result.items:
+        data = item.to_json()
+        if data["utterance"] is None:
+            continue
+        said = rows[data["utterance"]]
+        assert data["matched"] in normalize_for_match(said["text"]), item.id
+        assert said["start"] - 0.01 <= data["start"] <= data["end"] <= said["end"] + 0.01, item.id
+    where = items(result)["element.where"].to_json()
+    assert where["utterance"] == 2 and rows[2]["text"] == "请说出具体的位置"  # operator's 2nd turn, 3rd of the call
+    caller_when = items(check_call(grammar, utts(RING07), None))["element.when"]
+    assert caller_when.source == "caller" and caller_when.match is not None and caller_when.match.utterance_index == 1

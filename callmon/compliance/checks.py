@@ -20,6 +20,8 @@ from callmon.compliance.matching import Match, PreparedTranscript
 from callmon.speech.types import Utterance
 
 LOW_CONFIDENCE = 0.5
+OPERATOR_SIDE = ("operator", "mixed")  # a mixed (mono) recording holds both voices
+CALLER_SIDE = ("caller", "mixed")
 EVIDENCE = 0.5  # a near miss below this similarity is reported as "not found"
 
 
@@ -107,10 +109,9 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     """
     rows = [u if isinstance(u, dict) else u.to_json() for u in utterances]
     rows.sort(key=lambda u: float(u["start"]))
-    operator_rows = [u for u in rows if u["channel"] in ("operator", "mixed")]
-    caller_rows = [u for u in rows if u["channel"] in ("caller", "mixed")]
-    operator = PreparedTranscript(operator_rows)
-    caller = PreparedTranscript(caller_rows)
+    operator_rows = [u for u in rows if u["channel"] in OPERATOR_SIDE]
+    operator = PreparedTranscript(rows, OPERATOR_SIDE)  # evidence indices point into ``rows`` (time order)
+    caller = PreparedTranscript(rows, CALLER_SIDE)
     situations = [_situation(situation, operator, caller, earlier) for situation in grammar.situations]
     waived = [s.id for s in situations if s.owed and s.id in grammar.elements_waived_by]
     triggered = any(s.owed for s in situations)
@@ -120,7 +121,7 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     reported = (triggered or any(e.found for e in what.values())
                 or find_any_cue(operator, grammar.dispatch_cues) is not None)
     elements = [what.get(e.id) or _element(e, operator, caller, waived, reported) for e in grammar.elements]
-    items: list[Item] = [_greeting(grammar, operator_rows), *elements, *situations]
+    items: list[Item] = [_greeting(grammar, rows, operator_rows), *elements, *situations]
     items.append(_prohibited(grammar, operator))
     items.append(_rings(timing))
     for custom in grammar.custom:
@@ -129,11 +130,12 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     return _score(grammar, items, operator_rows, timing)
 
 
-def _greeting(grammar: Grammar, operator_rows: list[dict[str, Any]]) -> Item:
+def _greeting(grammar: Grammar, rows: list[dict[str, Any]], operator_rows: list[dict[str, Any]]) -> Item:
     g = grammar.greeting
     phrases = _greeting_phrases(grammar)
-    pool = operator_rows[:1] if g.must_be_first else operator_rows
-    match, ok = _best(PreparedTranscript(pool), phrases, g.threshold)
+    first = next((k for k, u in enumerate(rows) if u["channel"] in OPERATOR_SIDE), len(rows))
+    pool = rows[:first + 1] if g.must_be_first else rows  # the first operator utterance, index kept
+    match, ok = _best(PreparedTranscript(pool, OPERATOR_SIDE), phrases, g.threshold)
     item = Item("greeting", "greeting", True, ok, "operator" if ok else None, phrases[0], match)
     if ok and match is not None and match.start > g.within_seconds:
         item.found, item.note = False, f"said at {match.start:.1f} s, after the {g.within_seconds:g} s allowed"

@@ -197,14 +197,17 @@ def _as_utterance(item: Utterance | dict[str, Any]) -> Utterance:
 class PreparedTranscript:
     """Utterances with normalised text, pinyin and character times computed once per call.
 
-    ``channel`` keeps only that channel's utterances; indices stay those of the input list.
+    ``channel`` keeps only that channel's (or those channels') utterances; a match's
+    ``utterance_index`` stays the position in the input list, so evidence points into the
+    call's transcript as stored, both channels in time order.
     """
 
-    def __init__(self, utterances: Iterable[Utterance | dict[str, Any]], channel: str | None = None) -> None:
+    def __init__(self, utterances: Iterable[Utterance | dict[str, Any]],
+                 channel: str | tuple[str, ...] | None = None) -> None:
         self.utterances: list[UttView] = []
         for index, item in enumerate(utterances):
             utt = _as_utterance(item)
-            if channel is not None and utt.channel != channel:
+            if channel is not None and utt.channel not in ((channel,) if isinstance(channel, str) else channel):
                 continue
             text = _prepare(utt.text)
             if text.chars:
