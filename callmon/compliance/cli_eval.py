@@ -20,8 +20,7 @@ def cmd_eval(cfg: Any, args: argparse.Namespace) -> int:
     """Evaluate the grammar on a labelled set; exit 0 whatever the figures (they are the output)."""
     from callmon.compliance import eval_audio
     from callmon.speech.models import ModelError
-    from callmon.speech.models import models_dir as resolve_models_dir
-    from callmon.speech.transcribe import choose_model, load_choice
+    from callmon.speech.transcribe import configured_choice, load_choice
 
     try:
         grammar = load_grammar(args.grammar or cfg.compliance.grammar)
@@ -31,9 +30,7 @@ def cmd_eval(cfg: Any, args: argparse.Namespace) -> int:
             heard = eval_audio.load_transcripts(Path(args.from_transcripts), dialogues)
             mode = f"audio mode, recognised earlier: {args.from_transcripts}"
         elif args.audio:
-            choice = choose_model(args.engine or cfg.speech.engine or None,
-                                  args.model or (None if args.engine else cfg.speech.model or None),
-                                  resolve_models_dir(cfg.speech.models_dir or None))
+            choice = configured_choice(cfg.speech, args.engine, args.model)
             print(f"callmon: using {choice.spec.name} on {args.audio}", file=sys.stderr)
             recognizer = load_choice(choice, cfg.speech.threads)
             heard = eval_audio.transcribe_dialogues(Path(args.audio), dialogues, recognizer)

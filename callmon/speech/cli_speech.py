@@ -20,7 +20,7 @@ from callmon.config import Config
 from callmon.speech.audio import AudioError
 from callmon.speech.engines import ENGINES
 from callmon.speech.models import REGISTRY, ModelError, install, list_models, models_dir
-from callmon.speech.transcribe import choose_model, load_choice, transcribe_file
+from callmon.speech.transcribe import configured_choice, load_choice, transcribe_file
 from callmon.speech.types import CHANNELS
 
 EXIT_FAIL, EXIT_USAGE = 1, 2
@@ -32,15 +32,12 @@ def _models_dir(cfg: Config, args: argparse.Namespace) -> Path:
 
 def cmd_transcribe(cfg: Config, args: argparse.Namespace) -> int:
     """Transcribe recording files with the chosen (or best installed) model."""
-    # --model names its own engine, so the config's engine only applies with the config's model
-    engine = args.engine or (None if args.model else cfg.speech.engine or None)
-    model = args.model or cfg.speech.model or None  # "" in the config: the best installed
     try:
-        choice = choose_model(engine, model, _models_dir(cfg, args))
+        choice = configured_choice(cfg.speech, args.engine, args.model, _models_dir(cfg, args))
     except ModelError as exc:
         print(f"callmon: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    why = "--model" if args.model else "config speech.model" if model else choice.reason
+    why = "--model" if args.model else "config speech.model" if cfg.speech.model else choice.reason
     print(f"callmon: using {choice.spec.name} ({why})", file=sys.stderr)
     try:
         recognizer = load_choice(choice, cfg.speech.threads)

@@ -22,12 +22,10 @@ def recognizer_factory(cfg: Config, args: argparse.Namespace) -> Callable[[], Re
     """Load the configured (or best installed) model on first use, saying which on stderr."""
 
     def load() -> Recognizer:
-        from callmon.speech.transcribe import load_recognizer
+        from callmon.speech.transcribe import configured_choice, load_choice
 
-        speech = cfg.speech
-        recognizer: Recognizer = load_recognizer(getattr(args, "engine", None) or speech.engine or None,
-                                     getattr(args, "model", None) or speech.model or None,
-                                     speech.models_dir or None, threads=speech.threads)
+        choice = configured_choice(cfg.speech, getattr(args, "engine", None), getattr(args, "model", None))
+        recognizer: Recognizer = load_choice(choice, cfg.speech.threads)
         print(f"callmon: transcribing with {recognizer.engine} model {recognizer.model}", file=sys.stderr)
         return recognizer
 

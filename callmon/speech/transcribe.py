@@ -12,13 +12,16 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callmon.speech.audio import Audio, read_wav
 from callmon.speech.engines import ENGINES, load_engine
 from callmon.speech.models import ModelError, ModelSpec, default_model, model_path, spec
 from callmon.speech.models import models_dir as resolve_models_dir
 from callmon.speech.types import CHANNELS, Recognizer, Samples, Utterance
+
+if TYPE_CHECKING:
+    from callmon.config import SpeechConfig
 
 DEFAULT_THREADS = 2
 _LOADED: dict[tuple[str, int], Recognizer] = {}
@@ -52,6 +55,17 @@ def choose_model(engine: str | None, model: str | None,
         raise ModelError(f"no Mandarin {kind}model is installed in {root}; install one with "
                          f"`callmon models install {suggestion}` (`callmon models list` shows them all)")
     return Choice(best, root / best.name, f"default: best Mandarin {kind}model installed")
+
+
+def configured_choice(speech: SpeechConfig, engine: str | None = None, model: str | None = None,
+                      models_dir: str | os.PathLike[str] | None = None) -> Choice:
+    """The model the flags name, else the ``[speech]`` settings, else the best installed.
+
+    ``--model`` names its own engine, so the configured engine applies only with the configured
+    model ("" in the config: the best installed).
+    """
+    return choose_model(engine or (None if model else speech.engine or None), model or speech.model or None,
+                        models_dir or speech.models_dir or None)
 
 
 def load_choice(choice: Choice, threads: int | None = None) -> Recognizer:
