@@ -117,10 +117,12 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     triggered = any(s.owed for s in situations)
     # 何事 first: what else a caller volunteers counts only once there is a report: 何事 obtained, a
     # situation triggered, or the operator dispatching (the caller's account may be misheard)
-    what = {e.id: _element(e, operator, caller, waived, True) for e in grammar.elements if e.id == "element.what"}
-    reported = (triggered or any(e.found for e in what.values())
+    what = next((_element(e, operator, caller, waived, True) for e in grammar.elements if e.id == "element.what"),
+                None)
+    reported = (triggered or (what is not None and what.found)
                 or find_any_cue(operator, grammar.dispatch_cues) is not None)
-    elements = [what.get(e.id) or _element(e, operator, caller, waived, reported) for e in grammar.elements]
+    elements = [what if what is not None and e.id == what.id else _element(e, operator, caller, waived, reported)
+                for e in grammar.elements]
     items: list[Item] = [_greeting(grammar, rows, operator_rows), *elements, *situations]
     items.append(_prohibited(grammar, operator))
     items.append(_rings(timing))

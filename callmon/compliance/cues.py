@@ -118,7 +118,7 @@ def _pinyin_find(haystack: str, needle: str) -> int:
 def find_any_cue(transcript: PreparedTranscript, cues: Iterable[str]) -> Match | None:
     """The earliest place in the call where any of the cues was said, as evidence; None if none was."""
     listed = tuple(cues)
-    if not listed or not transcript.views():
+    if not listed or not transcript.utterances:
         return None
     compiled = compile_cues(listed)
     text = transcript.joined_chars

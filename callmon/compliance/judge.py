@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callmon.calls.stats import share_pct
-from callmon.compliance.checks import CheckResult, check_call
+from callmon.compliance.checks import OPERATOR_SIDE, CheckResult, check_call
 from callmon.compliance.grammar_schema import Grammar
 from callmon.store.models import Call, Score
 from callmon.store.repository import Store
@@ -38,7 +38,7 @@ def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None
     earlier = store.earlier_call(call_id, minutes * 60_000_000) if minutes else None
     result = check_call(grammar, utterances, record.to_json(),
                         None if earlier is None else (earlier[0], earlier[1] / 60_000_000))
-    if any(t["low_confidence"] for t in transcripts if t["channel"] in ("operator", "mixed")):
+    if any(t["low_confidence"] for t in transcripts if t["channel"] in OPERATOR_SIDE):
         if "needs a human: low-confidence transcript" not in result.flag_reasons:
             result.flag_reasons.append("needs a human: low-confidence transcript")
             result.flagged = True

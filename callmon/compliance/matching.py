@@ -214,9 +214,9 @@ class PreparedTranscript:
                 self.utterances.append(UttView(index, utt.channel, utt.start, utt.end, text,
                                             _char_times(utt, text.chars)))
         # the whole call as one string each, utterances apart, for a first look and for cue patterns
-        self._lines: list[str] | None = None  # each utterance's pinyin, for the evidence grid
+        self._lines = [u.text.pinyin for u in self.utterances]  # each utterance's pinyin, for near misses
         self._chars = "\n".join(u.text.chars for u in self.utterances)
-        self._pinyin = " | ".join(u.text.pinyin for u in self.utterances)
+        self._pinyin = " | ".join(self._lines)
         self._char_starts: list[int] = []
         self._pinyin_starts: list[int] = []
         at_c = at_p = 0
@@ -225,10 +225,6 @@ class PreparedTranscript:
             self._pinyin_starts.append(at_p)
             at_c += len(u.text.chars) + 1
             at_p += len(u.text.pinyin) + 3
-
-    def views(self) -> list[UttView]:
-        """The prepared utterances, in call order (for matchers other than ``best``, e.g. cues)."""
-        return self.utterances
 
     @property
     def joined_chars(self) -> str:
@@ -264,6 +260,11 @@ class PreparedTranscript:
                 and fuzz.partial_ratio(target.chars, self._chars, score_cutoff=cut_chars) == 0
                 and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=cut_pinyin) == 0):
             return None  # no window anywhere in the call comes close: skip the per-utterance work
+        return self._closest(phrase, target, threshold_chars, threshold_pinyin, cut_chars, cut_pinyin)
+
+    def _closest(self, phrase: str, target: _Text, threshold_chars: float, threshold_pinyin: float,
+                 cut_chars: float, cut_pinyin: float) -> Match | None:
+        """The most similar span over the utterances that reaches either threshold (the first on a tie)."""
         found: Match | None = None
         best = -1.0
         for utt in self.utterances:
@@ -284,9 +285,9 @@ class PreparedTranscript:
 
         ``first``: stop at the first phrase (in the given order) that is kept, as for alternative
         wordings of one item; otherwise one match per kept phrase (prohibited phrases).  A phrase
-        is aligned utterance by utterance only when the whole call comes within
-        ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the
-        ``EVIDENCE_PAIRS`` closest (phrase, utterance) pairs on pinyin are aligned for the near miss.
+        is aligned utterance by utterance (``_closest``, as in ``best``) only when the whole call
+        comes within ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept,
+        the ``EVIDENCE_PAIRS`` closest (phrase, utterance) pairs on pinyin are aligned for the near miss.
         """
         targets = [(p, t) for p in phrases if (t := _prepare(p)).chars]
         if not targets or not self.utterances:
@@ -297,25 +298,17 @@ class PreparedTranscript:
         for phrase, target in targets:
             # Nothing anywhere in the call comes close: skip.  Pinyin alone decides, at the lower of the
             # two cuts: the same characters have the same syllables, so a span that would pass on
-            # characters is at least as close on pinyin (one C call per phrase instead of two).
+            # characters is at least as close on pinyin (one C call per phrase instead of best's two).
             if (len(target.chars) > EXACT_MAX_CHARS
                     and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=min(cut_c, cut_p)) == 0):
                 continue
-            best: Match | None = None
-            for utt in self.utterances:
-                span = _align(target, utt, cut_c, cut_p)
-                if span is None or (span[2] < threshold_chars and span[3] < threshold_pinyin):
-                    continue
-                if best is None or max(span[2], span[3]) > best.similarity:
-                    best = span_match(phrase, utt, *span)
-            if best is not None:
-                kept.append(best)
+            match = self._closest(phrase, target, threshold_chars, threshold_pinyin, cut_c, cut_p)
+            if match is not None:
+                kept.append(match)
                 if first:
                     return kept, None
         if kept or evidence is None:
             return kept, None
-        if self._lines is None:
-            self._lines = [u.text.pinyin for u in self.utterances]
         pairs = []
         for i, (_, target) in enumerate(targets):  # each phrase's closest utterance on pinyin, in C
             found = process.extractOne(target.pinyin, self._lines, scorer=fuzz.partial_ratio,
