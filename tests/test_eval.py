@@ -8,16 +8,14 @@ heldout.json, written separately and never tuned on, gives the honest ones.
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from callmon.compliance import cli_eval
+from callmon.cli import build_parser
 from callmon.compliance import evaluate as ev
 from callmon.compliance.grammar import FIXED_IDS, SITUATION_IDS, load_grammar
 
@@ -157,39 +155,25 @@ def test_target_per_item(report: ev.EvalReport, item: str, question: str, metric
 # --- the command ---------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callmon")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name: str, func: Callable[[Any, argparse.Namespace], int], help_text: str,
-            db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        p.set_defaults(func=func)
-        return p
-
-    cli_eval.register(add)
-    return parser
-
-
 def _cfg() -> SimpleNamespace:
     """Stands in for Config: only ``compliance.grammar`` is read."""
     return SimpleNamespace(compliance=SimpleNamespace(grammar=str(GRAMMAR)))
 
 
 def test_eval_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
-    args = _parser().parse_args(["eval", str(LABELLED)])
+    args = build_parser().parse_args(["eval", str(LABELLED)])
     assert args.func(_cfg(), args) == 0
     out = capsys.readouterr().out
     assert "owed P" in out and "found R" in out and "situation.complaint" in out and "ALL (micro)" in out
 
 
 def test_eval_command_json_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    args = _parser().parse_args(["eval", str(LABELLED), "--grammar", str(GRAMMAR), "--json"])
+    args = build_parser().parse_args(["eval", str(LABELLED), "--grammar", str(GRAMMAR), "--json"])
     assert args.func(_cfg(), args) == 0
     data = json.loads(capsys.readouterr().out)
     assert {i["id"] for i in data["items"]} == set(FIXED_IDS)
     assert data["dialogues"] >= 40
-    args = _parser().parse_args(["eval", str(tmp_path / "none.json")])
+    args = build_parser().parse_args(["eval", str(tmp_path / "none.json")])
     assert args.func(_cfg(), args) == 2
     assert "cannot read" in capsys.readouterr().err
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callmon.compliance import cli_grammar
+from callmon.cli import build_parser
 from callmon.compliance.grammar import ELEMENT_IDS, FIXED_IDS, SITUATION_IDS, GrammarError, load_grammar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,24 +260,8 @@ def test_unreadable_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
 
 # --- the command -------------------------------------------------------------------------
 
-def parser() -> argparse.ArgumentParser:
-    """``grammar`` as cli.build_parser's ``add`` helper registers it."""
-    top = argparse.ArgumentParser(prog="callmon")
-    sub = top.add_subparsers(dest="command", required=True)
-
-    def add(name: str, func: Callable[..., int], help_text: str, db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        if db:
-            p.add_argument("--db")
-        p.set_defaults(func=func)
-        return p
-
-    cli_grammar.register(add)
-    return top
-
-
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    args = parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     code = args.func(None, args)
     out, err = capsys.readouterr()
     return int(code), out, err

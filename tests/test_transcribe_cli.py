@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from callmon.cli import build_parser
 from callmon.config import Config
-from callmon.speech import cli_speech
 from callmon.speech.audio import read_wav, write_wav
 from callmon.speech.transcribe import transcribe_file
 from callmon.speech.types import Recognizer
@@ -34,25 +32,8 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return speech_models(tmp_path_factory)
 
 
-def parser() -> argparse.ArgumentParser:
-    """The commands as cli.build_parser's ``add`` helper registers them."""
-    top = argparse.ArgumentParser(prog="callmon")
-    sub = top.add_subparsers(dest="command", required=True)
-
-    def add(name: str, func: Callable[[Config, argparse.Namespace], int], help_text: str,
-            db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        if db:
-            p.add_argument("--db")
-        p.set_defaults(func=func)
-        return p
-
-    cli_speech.register(add)
-    return top
-
-
 def run(argv: list[str], capsys: pytest.CaptureFixture[str], cfg: Any = None) -> tuple[int, str, str]:
-    args = parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     code = args.func(cfg if cfg is not None else Config(), args)
     out, err = capsys.readouterr()
     return code, out, err
@@ -143,14 +124,6 @@ def test_models_list_and_install_from_a_directory(models_root: Path, tmp_path: P
     assert code == 1 and "not a vosk model: missing am/final.mdl, conf, graph" in err
 
 
-def wired() -> bool:
-    from callmon.cli import build_parser
-
-    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    return bool(actions) and "transcribe" in actions[0].choices
-
-
-@pytest.mark.skipif(not wired(), reason="callmon/cli.py does not register cli_speech yet")
 def test_python_m_callmon_transcribe_json(models_root: Path, tmp_path: Path) -> None:
     silence = tmp_path / "silence.wav"
     write_wav(silence, [np.zeros(8000 * 3, dtype=np.float32)], 8000)
