@@ -110,8 +110,8 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     rows = [u if isinstance(u, dict) else u.to_json() for u in utterances]
     rows.sort(key=lambda u: float(u["start"]))
     operator_rows = [u for u in rows if u["channel"] in OPERATOR_SIDE]
-    operator = PreparedTranscript(rows, OPERATOR_SIDE)  # evidence indices point into ``rows`` (time order)
-    caller = PreparedTranscript(rows, CALLER_SIDE)
+    call = PreparedTranscript(rows)  # evidence indices point into ``rows`` (time order)
+    operator, caller = call.only(OPERATOR_SIDE), call.only(CALLER_SIDE)
     situations = [_situation(situation, operator, caller, earlier) for situation in grammar.situations]
     waived = [s.id for s in situations if s.owed and s.id in grammar.elements_waived_by]
     triggered = any(s.owed for s in situations)
@@ -123,7 +123,7 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
                 or find_any_cue(operator, grammar.dispatch_cues) is not None)
     elements = [what if what is not None and e.id == what.id else _element(e, operator, caller, waived, reported)
                 for e in grammar.elements]
-    items: list[Item] = [_greeting(grammar, rows, operator_rows), *elements, *situations]
+    items: list[Item] = [_greeting(grammar, call, rows, operator_rows), *elements, *situations]
     items.append(_prohibited(grammar, operator))
     items.append(_rings(timing))
     for custom in grammar.custom:
@@ -132,12 +132,13 @@ def check_call(grammar: Grammar, utterances: Sequence[Utterance | dict[str, Any]
     return _score(grammar, items, operator_rows, timing)
 
 
-def _greeting(grammar: Grammar, rows: list[dict[str, Any]], operator_rows: list[dict[str, Any]]) -> Item:
+def _greeting(grammar: Grammar, call: PreparedTranscript, rows: list[dict[str, Any]],
+              operator_rows: list[dict[str, Any]]) -> Item:
     g = grammar.greeting
     phrases = _greeting_phrases(grammar)
     first = next((k for k, u in enumerate(rows) if u["channel"] in OPERATOR_SIDE), len(rows))
-    pool = rows[:first + 1] if g.must_be_first else rows  # the first operator utterance, index kept
-    match, ok = _best(PreparedTranscript(pool, OPERATOR_SIDE), phrases, g.threshold)
+    pool = call.only(OPERATOR_SIDE, first + 1 if g.must_be_first else None)  # the first operator utterance
+    match, ok = _best(pool, phrases, g.threshold)
     item = Item("greeting", "greeting", True, ok, "operator" if ok else None, phrases[0], match)
     if ok and match is not None and match.start > g.within_seconds:
         item.found, item.note = False, f"said at {match.start:.1f} s, after the {g.within_seconds:g} s allowed"

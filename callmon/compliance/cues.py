@@ -78,13 +78,25 @@ def parse_cue(text: str) -> Cue:
 
 @dataclass(frozen=True)
 class CueSet:
-    """A list of cues prepared for one scan each: literal words by ``str.find`` (C speed), patterns
-    (``A…B``, ``re:``) compiled, and the pinyin of words of three characters or more."""
+    """A list of cues prepared for one scan each: literal words indexed by their first two
+    characters (one character for one-character words), patterns (``A…B``, ``re:``) compiled,
+    and the pinyin of words of three characters or more indexed by their first syllable.  A
+    call's text is searched only for the words whose head it contains (a set intersection in C),
+    which is what keeps a call's checks cheap."""
 
     cues: tuple[Cue, ...]
-    words: tuple[tuple[int, str], ...]
+    words: dict[str, tuple[tuple[int, str], ...]]
     patterns: tuple[tuple[int, re.Pattern[str]], ...]
-    pinyin: tuple[tuple[int, str], ...]
+    pinyin: dict[str, tuple[tuple[int, str], ...]]
+    word_heads: frozenset[str]  # the keys again, as a set: intersecting two sets walks the smaller one
+    pinyin_heads: frozenset[str]
+
+
+def _index(entries: Iterable[tuple[str, int, str]]) -> dict[str, tuple[tuple[int, str], ...]]:
+    out: dict[str, list[tuple[int, str]]] = {}
+    for head, i, needle in entries:
+        out.setdefault(head, []).append((i, needle))
+    return {head: tuple(found) for head, found in out.items()}
 
 
 def _pattern(cue: Cue) -> re.Pattern[str]:
@@ -97,11 +109,12 @@ def _pattern(cue: Cue) -> re.Pattern[str]:
 def compile_cues(cues: tuple[str, ...]) -> CueSet:
     """Prepare a grammar list of cues once (cached: the same lists are used for every call)."""
     parsed = tuple(parse_cue(c) for c in cues)
-    words = tuple((i, c.parts[0]) for i, c in enumerate(parsed) if c.pattern is None and len(c.parts) == 1)
+    literal = [(i, c.parts[0]) for i, c in enumerate(parsed) if c.pattern is None and len(c.parts) == 1]
+    words = _index((word[:2], i, word) for i, word in literal)
     patterns = tuple((i, _pattern(c)) for i, c in enumerate(parsed) if c.pattern is not None or len(c.parts) > 1)
-    pinyin = tuple((i, " ".join(c.syllables[0])) for i, c in enumerate(parsed)
-                   if c.pattern is None and len(c.parts) == 1 and len(c.parts[0]) >= PINYIN_MIN_CHARS)
-    return CueSet(parsed, words, patterns, pinyin)
+    pinyin = _index((parsed[i].syllables[0][0], i, " ".join(parsed[i].syllables[0]))
+                    for i, word in literal if len(word) >= PINYIN_MIN_CHARS)
+    return CueSet(parsed, words, patterns, pinyin, frozenset(words), frozenset(pinyin))
 
 
 def _pinyin_find(haystack: str, needle: str) -> int:
@@ -123,10 +136,11 @@ def find_any_cue(transcript: PreparedTranscript, cues: Iterable[str]) -> Match |
     compiled = compile_cues(listed)
     text = transcript.joined_chars
     at, length, which = len(text) + 1, 0, -1
-    for i, word in compiled.words:
-        k = text.find(word, 0, at + len(word))
-        if 0 <= k < at:
-            at, length, which = k, len(word), i
+    for head in compiled.word_heads & transcript.char_heads:
+        for i, word in compiled.words[head]:
+            k = text.find(word, 0, at + len(word))
+            if 0 <= k < at or (k == at and i < which):  # the earliest; on a tie the first listed
+                at, length, which = k, len(word), i
     for i, pattern in compiled.patterns:
         m = pattern.search(text, 0, at + 64)
         if m is not None and m.start() < at:
@@ -136,14 +150,15 @@ def find_any_cue(transcript: PreparedTranscript, cues: Iterable[str]) -> Match |
         utt, lo = transcript.locate_chars(at)
         found = (utt.index, lo, lo + length, utt, compiled.cues[which], True)
     pinyin = transcript.joined_pinyin
-    for i, syllables in compiled.pinyin:
-        k = _pinyin_find(pinyin, syllables)
-        if k < 0:
-            continue
-        utt, lo = transcript.locate_pinyin(k)
-        if found is None or (utt.index, lo) < found[:2]:
-            cue = compiled.cues[i]
-            found = (utt.index, lo, lo + len(cue.syllables[0]), utt, cue, False)
+    for head in compiled.pinyin_heads & transcript.syllable_set:
+        for i, syllables in compiled.pinyin[head]:
+            k = _pinyin_find(pinyin, syllables)
+            if k < 0:
+                continue
+            utt, lo = transcript.locate_pinyin(k)
+            if found is None or (utt.index, lo) < found[:2]:
+                cue = compiled.cues[i]
+                found = (utt.index, lo, lo + len(cue.syllables[0]), utt, cue, False)
     if found is None:
         return None
     _, lo, hi, utt, cue, as_written = found

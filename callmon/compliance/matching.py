@@ -26,9 +26,7 @@ and 0.67 on characters, except 为什么会发生 ("why") against 请问什么�
 lower it.  ``pypinyin``'s reading in context is used (长周 is zhang zhou), so a
 polyphone read differently costs one letter, not a syllable.
 
-Digits read as pinyin: 0-9 are ling yi er san si wu liu qi ba jiu, except that
-1 is ``yao`` inside a run of three or more digits, the way phone, hotline and
-room numbers are spoken (110 = yao yao ling, 138… = yao san ba …).
+The texts compared (normalised characters and their pinyin) come from ``spoken_text``.
 """
 
 from __future__ import annotations
@@ -36,18 +34,17 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from callmon.speech.normalize import normalize_text
+from callmon.compliance.spoken_text import SpokenText, normalize_for_match, prepare, to_pinyin
 from callmon.speech.types import Utterance
 
 __all__ = ["EXACT_MAX_CHARS", "MIN_SPAN_RATIO", "THRESHOLD_CHARS", "THRESHOLD_PINYIN", "Match", "PreparedTranscript",
-           "UttView", "match_any", "match_phrase", "normalize_for_match", "span_match", "to_pinyin"]
+           "UttView", "match_any", "match_phrase", "normalize_for_match", "span_match", "to_pinyin"]  # re-exported
 
 EXACT_MAX_CHARS = 2
 MIN_SPAN_RATIO = 0.7
@@ -55,45 +52,6 @@ THRESHOLD_CHARS = 0.8  # defaults; a grammar may set its own per rule
 THRESHOLD_PINYIN = 0.85
 PREFILTER_MARGIN = 0.15
 EVIDENCE_PAIRS = 3  # near misses: the closest (phrase, utterance) pairs aligned in full
-
-_DIGIT_SYLLABLES = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
-
-
-# pypinyin accepts a list from ``errors`` (one item per character), but its stubs say str only.
-_KEEP_CHARS: Any = list
-
-
-@lru_cache(maxsize=65536)
-def normalize_for_match(text: str) -> str:
-    """``normalize_text`` (the one definition of comparable text) with ASCII letters lower-cased."""
-    return "".join(ch.lower() if ch.isascii() else ch for ch in normalize_text(text))
-
-
-@lru_cache(maxsize=65536)
-def _syllables(text: str) -> tuple[str, ...]:
-    """Exactly one syllable per character of ``text`` (cached: phrases and utterances repeat)."""
-    out = lazy_pinyin(text, style=Style.NORMAL, errors=_KEEP_CHARS)
-    if len(out) != len(text):  # a character pypinyin split or merged: fall back to one at a time
-        out = [lazy_pinyin(ch, style=Style.NORMAL, errors=_KEEP_CHARS)[0] for ch in text]
-    result = list(out)
-    i = 0
-    while i < len(text):
-        if not text[i].isdigit() or not text[i].isascii():
-            i += 1
-            continue
-        j = i
-        while j < len(text) and text[j].isascii() and text[j].isdigit():
-            j += 1
-        for k in range(i, j):
-            result[k] = "yao" if text[k] == "1" and j - i >= 3 else _DIGIT_SYLLABLES[int(text[k])]
-        i = j
-    return tuple(result)
-
-
-def to_pinyin(text: str) -> list[str]:
-    """Toneless pinyin, one syllable per character; non-Chinese characters are kept as they are."""
-    return list(_syllables(text))
-
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -117,28 +75,6 @@ class Match:
                 "start": round(self.start, 3), "end": round(self.end, 3),
                 "similarity": round(self.similarity, 3), "char_similarity": round(self.char_similarity, 3),
                 "pinyin_similarity": round(self.pinyin_similarity, 3)}
-
-
-@dataclass(frozen=True, slots=True)
-class _Text:
-    """Normalised text and its pinyin string, with where each syllable starts in that string."""
-
-    chars: str
-    syllables: tuple[str, ...]
-    pinyin: str
-    offsets: tuple[int, ...]
-
-
-@lru_cache(maxsize=65536)
-def _prepare(text: str) -> _Text:
-    chars = normalize_for_match(text)
-    syllables = _syllables(chars)
-    offsets: list[int] = []
-    pos = 0
-    for syllable in syllables:
-        offsets.append(pos)
-        pos += len(syllable) + 1
-    return _Text(chars, syllables, " ".join(syllables), tuple(offsets))
 
 
 def _char_times(utt: Utterance, text: str) -> list[tuple[float, float]] | None:
@@ -174,7 +110,7 @@ class UttView:
     channel: str
     start: float
     end: float
-    text: _Text
+    text: SpokenText
     times: list[tuple[float, float]] | None
 
     @property
@@ -202,14 +138,19 @@ class PreparedTranscript:
     call's transcript as stored, both channels in time order.
     """
 
-    def __init__(self, utterances: Iterable[Utterance | dict[str, Any]],
+    def __init__(self, utterances: Iterable[Utterance | dict[str, Any] | UttView],
                  channel: str | tuple[str, ...] | None = None) -> None:
+        wanted = None if channel is None else ((channel,) if isinstance(channel, str) else channel)
         self.utterances: list[UttView] = []
         for index, item in enumerate(utterances):
-            utt = _as_utterance(item)
-            if channel is not None and utt.channel not in ((channel,) if isinstance(channel, str) else channel):
+            if isinstance(item, UttView):  # already prepared (see ``only``)
+                if wanted is None or item.channel in wanted:
+                    self.utterances.append(item)
                 continue
-            text = _prepare(utt.text)
+            utt = _as_utterance(item)
+            if wanted is not None and utt.channel not in wanted:
+                continue
+            text = prepare(utt.text)
             if text.chars:
                 self.utterances.append(UttView(index, utt.channel, utt.start, utt.end, text,
                                             _char_times(utt, text.chars)))
@@ -225,6 +166,22 @@ class PreparedTranscript:
             self._pinyin_starts.append(at_p)
             at_c += len(u.text.chars) + 1
             at_p += len(u.text.pinyin) + 3
+
+    def only(self, channel: str | tuple[str, ...], before: int | None = None) -> PreparedTranscript:
+        """This call's utterances of one channel (or several), up to utterance index ``before``
+        (exclusive), without preparing their text again."""
+        return PreparedTranscript([u for u in self.utterances if before is None or u.index < before], channel)
+
+    @cached_property
+    def char_heads(self) -> frozenset[str]:
+        """Every character and every two adjacent characters said, for finding cue words cheaply."""
+        text = self._chars
+        return frozenset(text) | frozenset(text[k:k + 2] for k in range(len(text) - 1))
+
+    @cached_property
+    def syllable_set(self) -> frozenset[str]:
+        """Every syllable said."""
+        return frozenset(s for u in self.utterances for s in u.text.syllables)
 
     @property
     def joined_chars(self) -> str:
@@ -249,7 +206,7 @@ class PreparedTranscript:
 
     def best(self, phrase: str, threshold_chars: float = 0.0, threshold_pinyin: float = 0.0) -> Match | None:
         """The most similar span among those reaching either threshold (0, 0: the best at all, as evidence)."""
-        target = _prepare(phrase)
+        target = prepare(phrase)
         if not target.chars or not self.utterances:
             return None
         # Scores below a threshold are not looked at closely: partial_ratio is cut off a margin below
@@ -262,7 +219,7 @@ class PreparedTranscript:
             return None  # no window anywhere in the call comes close: skip the per-utterance work
         return self._closest(phrase, target, threshold_chars, threshold_pinyin, cut_chars, cut_pinyin)
 
-    def _closest(self, phrase: str, target: _Text, threshold_chars: float, threshold_pinyin: float,
+    def _closest(self, phrase: str, target: SpokenText, threshold_chars: float, threshold_pinyin: float,
                  cut_chars: float, cut_pinyin: float) -> Match | None:
         """The most similar span over the utterances that reaches either threshold (the first on a tie)."""
         found: Match | None = None
@@ -286,21 +243,25 @@ class PreparedTranscript:
         ``first``: stop at the first phrase (in the given order) that is kept, as for alternative
         wordings of one item; otherwise one match per kept phrase (prohibited phrases).  A phrase
         is aligned utterance by utterance (``_closest``, as in ``best``) only when the whole call
-        comes within ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept,
-        the ``EVIDENCE_PAIRS`` closest (phrase, utterance) pairs on pinyin are aligned for the near miss.
+        comes within ``PREFILTER_MARGIN`` of a threshold; with ``evidence`` set and nothing kept, the
+        ``EVIDENCE_PAIRS`` phrases closest on pinyin are aligned in the utterance where that first look
+        found them, for the near miss (short phrases, which must be said exactly, give none).
         """
-        targets = [(p, t) for p in phrases if (t := _prepare(p)).chars]
+        targets, long_ones, long_pinyin = _targets(tuple(phrases))
         if not targets or not self.utterances:
             return [], None
         cut_c, cut_p = (max(0.0, threshold_chars - PREFILTER_MARGIN) * 100,
                         max(0.0, threshold_pinyin - PREFILTER_MARGIN) * 100)
+        floor = min(cut_c, cut_p) if evidence is None else min(cut_c, cut_p, evidence * 100)
+        # The first look: every phrase of more than EXACT_MAX_CHARS against the whole call's pinyin
+        # in one C call.  Pinyin alone decides whether to look closer, at the lower of the two cuts:
+        # the same characters have the same syllables, so a span that would pass on characters is at
+        # least as close on pinyin.  The scores also rank the near misses.
+        scores = {long_ones[k]: score for _, score, k in process.extract(
+            self._pinyin, long_pinyin, scorer=fuzz.partial_ratio, score_cutoff=floor, limit=None)}
         kept: list[Match] = []
-        for phrase, target in targets:
-            # Nothing anywhere in the call comes close: skip.  Pinyin alone decides, at the lower of the
-            # two cuts: the same characters have the same syllables, so a span that would pass on
-            # characters is at least as close on pinyin (one C call per phrase instead of best's two).
-            if (len(target.chars) > EXACT_MAX_CHARS
-                    and fuzz.partial_ratio(target.pinyin, self._pinyin, score_cutoff=min(cut_c, cut_p)) == 0):
+        for i, (phrase, target) in enumerate(targets):
+            if len(target.chars) > EXACT_MAX_CHARS and scores.get(i, -1.0) < min(cut_c, cut_p):
                 continue
             match = self._closest(phrase, target, threshold_chars, threshold_pinyin, cut_c, cut_p)
             if match is not None:
@@ -309,22 +270,28 @@ class PreparedTranscript:
                     return kept, None
         if kept or evidence is None:
             return kept, None
-        pairs = []
-        for i, (_, target) in enumerate(targets):  # each phrase's closest utterance on pinyin, in C
-            found = process.extractOne(target.pinyin, self._lines, scorer=fuzz.partial_ratio,
-                                       score_cutoff=evidence * 100)
-            if found is not None:
-                pairs.append((found[1], i, found[2]))
-        near: Match | None = None
-        for _, i, j in sorted(pairs, reverse=True)[:EVIDENCE_PAIRS]:  # the closest pair that aligns well enough
-            span = _align(targets[i][1], self.utterances[j], 0.0, 0.0, snap=False)  # a near miss: no snapping
+        for _, i in sorted(((score, -i) for i, score in scores.items()), reverse=True)[:EVIDENCE_PAIRS]:
+            phrase, target = targets[-i]
+            al = fuzz.partial_ratio_alignment(target.pinyin, self._pinyin)  # where the closest window is
+            if al is None:  # only with a score_cutoff
+                continue
+            utt, _ = self.locate_pinyin((al.dest_start + al.dest_end) // 2)
+            span = _align(target, utt, 0.0, 0.0, snap=False)  # a near miss: no snapping
             if span is not None and max(span[2], span[3]) >= evidence:
-                near = span_match(targets[i][0], self.utterances[j], *span)
-                break
-        return [], near
+                return [], span_match(phrase, utt, *span)
+        return [], None
 
 
-def _align(target: _Text, utt: UttView, cut_chars: float, cut_pinyin: float,
+@lru_cache(maxsize=1024)
+def _targets(phrases: tuple[str, ...]) -> tuple[tuple[tuple[str, SpokenText], ...], tuple[int, ...], tuple[str, ...]]:
+    """A grammar list prepared once: (phrase, text) pairs, which of them are longer than
+    EXACT_MAX_CHARS, and those ones' pinyin (the same lists are scanned in every call)."""
+    targets = tuple((p, t) for p in phrases if (t := prepare(p)).chars)
+    long_ones = tuple(i for i, (_, t) in enumerate(targets) if len(t.chars) > EXACT_MAX_CHARS)
+    return targets, long_ones, tuple(targets[i][1].pinyin for i in long_ones)
+
+
+def _align(target: SpokenText, utt: UttView, cut_chars: float, cut_pinyin: float,
            snap: bool = True) -> tuple[int, int, float, float] | None:
     """The best span of one utterance for one phrase: (start, end, char similarity, pinyin similarity)."""
     text = utt.text

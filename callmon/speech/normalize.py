@@ -70,6 +70,7 @@ import re
 import string
 import threading
 import unicodedata
+from functools import lru_cache
 
 import opencc
 
@@ -109,6 +110,7 @@ _DECIMAL = re.compile(r"(?<=[0-9])\.(?=[0-9])")
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
 
 
+@lru_cache(maxsize=8192)
 def _dropped(ch: str) -> bool:
     if ch in _ASCII_PUNCTUATION or ch.isspace():
         return True
