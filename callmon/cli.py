@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     from callmon.compliance import cli_check, cli_eval, cli_grammar, cli_score
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
+    from callmon.web import cli_web
 
     cli_speech.register(add)
     speech_commands.register(add)
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_check.register(add)
     cli_score.register(add)
     cli_eval.register(add)
+    cli_web.register(add)
     return parser
 
 

@@ -135,6 +135,23 @@ class ComplianceConfig:
 
 
 @dataclass
+class WebConfig:
+    """The review UI and its JSON API: ``callmon web``, or ``callmon run`` when ``enabled``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8110
+    secure_cookies: bool = False  # set behind TLS: the session cookie is then sent over HTTPS only
+    idle_minutes: float = 30.0
+    dispute_days: float = 7.0
+    calibration_percent: float = 2.0
+    unmasked_roles: list[str] = field(default_factory=lambda: ["admin", "supervisor"])
+    login_max_failures: int = 5
+    login_window_minutes: float = 15.0
+    page_size: int = 50
+
+
+@dataclass
 class LogConfig:
     level: str = "INFO"
 
@@ -150,6 +167,7 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
 

@@ -20,6 +20,7 @@ from callmon.compliance.checks import OPERATOR_SIDE, CheckResult, check_call
 from callmon.compliance.grammar_schema import Grammar
 from callmon.store.models import Call, Score
 from callmon.store.repository import Store
+from callmon.store.review import set_flags
 
 
 def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None = None) -> CheckResult | None:
@@ -43,7 +44,7 @@ def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None
             result.flag_reasons.append("needs a human: low-confidence transcript")
             result.flagged = True
     _save(store, call_id, result.grammar_hash, result.score, result.passed, result.flagged,
-          result.flag_reasons, [i.to_json() | {"note": i.note} for i in result.items])
+          result.flag_reasons, [i.to_json() | {"note": i.note, "groups": i.groups} for i in result.items])
     return result
 
 
@@ -56,6 +57,7 @@ def _save(store: Store, call_id: int, grammar_hash: str, score: int | None, pass
             session.add(row)
         row.grammar_hash, row.score, row.passed, row.flagged = grammar_hash, score, passed, flagged
         row.flag_reasons, row.items, row.computed_us = reasons, items, time.time_ns() // 1000
+        set_flags(session, call_id, reasons, flagged)  # the queue filters and counts by flag kind
 
 
 @dataclass
@@ -88,13 +90,14 @@ def score_table(store: Store, start_us: int | None = None, end_us: int | None = 
     for row, record in rows:
         tally = per.setdefault(record.operator or "?", _Tally())
         tally.calls += 1
-        if row.score is not None:
-            tally.scores.append(row.score)
-            tally.passed += bool(row.passed)
+        score = row.score if row.reviewed_score is None else row.reviewed_score  # a person's verdict counts
+        if score is not None:
+            tally.scores.append(score)
+            tally.passed += bool(row.passed if row.reviewed_passed is None else row.reviewed_passed)
         if record.within_limit is not None:
             tally.timed += 1
             tally.within += record.within_limit
-        for item in row.items:
+        for item in row.items if row.reviewed_items is None else row.reviewed_items:
             item_id = str(item["id"])
             if item["owed"] and item["kind"] != "prohibited":
                 tally.owed[item_id] = tally.owed.get(item_id, 0) + 1
@@ -104,7 +107,7 @@ def score_table(store: Store, start_us: int | None = None, end_us: int | None = 
                 tally.kept["prohibited"] = tally.kept.get("prohibited", 0) + (not item["found"])
         if row.flagged:
             tally.flagged += 1
-            flagged_calls.append({"linkedid": record.linkedid, "operator": record.operator, "score": row.score,
+            flagged_calls.append({"linkedid": record.linkedid, "operator": record.operator, "score": score,
                                   "reasons": list(row.flag_reasons)})
 
     operators = [{

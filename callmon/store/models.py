@@ -161,3 +161,10 @@ class Score(Base):
     flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     computed_us: Mapped[int] = mapped_column(BigInteger)
+    # a person's verdict beside the automatic one (migration 0005); exports and scorecards use it when set
+    review_state: Mapped[str] = mapped_column(String(16), default="unreviewed")  # unreviewed|reviewed|disputed
+    reviewed_score: Mapped[int | None] = mapped_column(Integer)
+    reviewed_passed: Mapped[bool | None] = mapped_column(Boolean)
+    reviewed_items: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_us: Mapped[int | None] = mapped_column(BigInteger)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from callmon.store import review_models  # noqa: F401  (its tables join Base.metadata)
 from callmon.store.models import Base
 
 config = context.config
