@@ -80,3 +80,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'callmon.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def pipeline_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file holding the bundled captures run through the whole real pipeline (built once)."""
+    from tests.webapp import build_pipeline_db
+
+    path = tmp_path_factory.mktemp("pipeline") / "month.db"
+    build_pipeline_db(path)
+    return path
+
+
+@pytest.fixture
+def pipeline_db(pipeline_db_template: Path, tmp_path: Path) -> str:
+    """A private copy of the pipeline month with the test accounts added; returns its URL."""
+    from tests.webapp import add_accounts, copy_db
+
+    url = copy_db(pipeline_db_template, tmp_path / "month.db")
+    add_accounts(url)
+    return url
