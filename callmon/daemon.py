@@ -25,6 +25,7 @@ from callmon.pipeline import CallPipeline, now_us
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
 from callmon.sources.ami_protocol import Message
 from callmon.store.repository import Store
+from callmon.web.embedded import web_server
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class Daemon:
         consumer = asyncio.create_task(self._consume())
         reader = asyncio.create_task(self._connection_loop())
         stopper = asyncio.create_task(self.stop.wait())
+        web = web_server(self.cfg, self.store.engine)  # the review UI, when [web] enabled
+        web_task = asyncio.create_task(web.serve()) if web is not None else None
         try:
             done, _ = await asyncio.wait({reader, stopper, consumer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -78,6 +81,9 @@ class Daemon:
         finally:
             reader.cancel()
             stopper.cancel()
+            if web is not None and web_task is not None:
+                web.should_exit = True
+                await asyncio.gather(web_task, return_exceptions=True)
             await asyncio.gather(reader, return_exceptions=True)
             self.stop.set()
             self.queue.put_nowait(("stop", None, 0))  # after every event already received

@@ -243,3 +243,32 @@ def test_sigterm_stores_what_was_received(tmp_path: Path, run_daemon: Callable[.
         if record.linkedid in unfinished:
             assert record.incomplete
     assert "resumed" in daemon2.stderr
+
+
+def test_run_serves_the_review_ui_when_enabled(tmp_path: Path, run_daemon: Callable[..., Daemon]) -> None:
+    """[web] enabled: ``callmon run`` serves the UI beside AMI; it answers only with a session, and
+    SIGTERM still ends the daemon cleanly with every call stored."""
+    import httpx
+
+    from tests.webapp import free_port
+
+    db_url = f"sqlite:///{tmp_path}/web.db"
+    port = free_port()
+    with FakeAmiServer(ASTERISK / "ami-capture-ring07-noncompliant.raw") as server:
+        daemon = run_daemon(server.port, db_url, CALLMON_WEB_ENABLED="true", CALLMON_WEB_PORT=str(port))
+        store = stored(db_url)
+        wait_until(lambda: store.count()[0] == 1, what="the call stored")
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, what="the web server")
+        assert httpx.get(f"http://127.0.0.1:{port}/api/calls").status_code == 401
+        login = httpx.get(f"http://127.0.0.1:{port}/queue", follow_redirects=False)
+        assert login.status_code == 303 and login.headers["location"].startswith("/login")
+        assert daemon.stop() == 0
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
