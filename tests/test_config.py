@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,16 @@ def test_the_shipped_example_config_is_valid() -> None:
     cfg = load_config(example, env={"CALLMON_AMI_SECRET": "x"})  # the secret file exists only when installed
     assert cfg.database.url == "sqlite:////var/lib/callmon/callmon.db"
     assert cfg.rings.policy().limit_ms == 15000
+
+
+def test_the_example_config_lists_every_key() -> None:
+    """Every setting of the config object appears in the shipped example, so it cannot drift."""
+    from dataclasses import fields
+
+    from callmon.config import Config
+
+    text = (Path(__file__).parents[1] / "systemd" / "callmon.toml.example").read_text(encoding="utf-8")
+    missing = [f"[{section.name}] {key.name}" for section in fields(Config) if section.name != "source_file"
+               for key in fields(getattr(Config(), section.name))
+               if not re.search(rf"^{key.name}\s*=|# or {key.name} = ", text, re.M)]  # the secret: named, not set
+    assert not missing, missing
