@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from callmon.calls.builder import build_call
@@ -11,7 +12,7 @@ from callmon.calls.rings import RingPolicy
 from callmon.pipeline import CallPipeline
 from callmon.sources.ami_protocol import Message
 from callmon.sources.replay import read_capture
-from callmon.store.db import open_store
+from callmon.store.db import alembic_config, open_store
 from callmon.store.repository import Store
 from tests.conftest import ASTERISK
 
@@ -32,9 +33,12 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
     engine = open_store(db_url)
     open_store(db_url)  # second start: nothing to do, no error
     tables = set(inspect(engine).get_table_names())
-    assert {"calls", "operator_rings", "raw_events", "jobs", "transcripts", "scores", "alembic_version"} <= tables
+    assert {"calls", "operator_rings", "raw_events", "jobs", "transcripts", "scores", "alembic_version", "users",
+            "web_sessions", "login_failures", "score_flags", "audit_log", "disputes", "calibration_samples",
+            "calibration_verdicts"} <= tables
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0004"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == head
     indexes = {i["name"] for i in inspect(engine).get_indexes("calls")}
     assert "ix_calls_caller_first_event" in indexes  # repeat calls from one number (0004)
     if engine.dialect.name == "sqlite":

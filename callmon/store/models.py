@@ -42,6 +42,7 @@ class Call(Base):
         Index("ix_calls_offered", "offered_us"),
         Index("ix_calls_operator_offered", "operator", "offered_us"),
         Index("ix_calls_caller_first_event", "caller", "first_event_us"),  # repeat calls from one number
+        Index("ix_calls_operator_first_event", "operator", "first_event_us"),  # scorecards, the queue (0005)
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -150,7 +151,8 @@ class Score(Base):
     """One call judged against one grammar version: the verdict and every item's evidence."""
 
     __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("call_id", name="uq_scores_call"),)
+    __table_args__ = (UniqueConstraint("call_id", name="uq_scores_call"),
+                      Index("ix_scores_flagged_call", "flagged", "call_id"))  # the flagged queue (0005)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
@@ -162,7 +164,8 @@ class Score(Base):
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     computed_us: Mapped[int] = mapped_column(BigInteger)
     # a person's verdict beside the automatic one (migration 0005); exports and scorecards use it when set
-    review_state: Mapped[str] = mapped_column(String(16), default="unreviewed")  # unreviewed|reviewed|disputed
+    review_state: Mapped[str] = mapped_column(String(16), default="unreviewed",
+                                              server_default="unreviewed")  # unreviewed|reviewed|disputed
     reviewed_score: Mapped[int | None] = mapped_column(Integer)
     reviewed_passed: Mapped[bool | None] = mapped_column(Boolean)
     reviewed_items: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
