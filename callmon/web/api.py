@@ -36,6 +36,7 @@ from callmon.web.security import (
 
 router = APIRouter(prefix="/api")
 Month = Query(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, site time zone")
+DAY = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"  # one Query object per parameter: FastAPI keeps one name each
 
 
 class Credentials(BaseModel):
@@ -102,10 +103,13 @@ def list_calls(request: Request, month: str | None = Month, flagged: bool = Fals
                state: Literal["unreviewed", "reviewed", "disputed"] | None = None,
                sort: Literal["time", "score", "ring", "operator"] = "time", order: Literal["asc", "desc"] = "desc",
                offset: int = Query(default=0, ge=0, le=10**7), limit: int = Query(default=50, ge=1, le=500),
+               date_from: str | None = Query(default=None, pattern=DAY, description="YYYY-MM-DD, first day"),
+               date_to: str | None = Query(default=None, pattern=DAY, description="YYYY-MM-DD, last day (included)"),
                who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = Depends(db)) -> dict[str, Any]:
-    """Calls of a month (``flagged=true``: the review queue), newest first, with counts per flag kind."""
+    """Calls of a month and/or a date range (``flagged=true``: the review queue), newest first, with
+    counts per flag kind."""
     f = service.queue_filter(request, who, month, flagged, operator, reason, min_score, max_score, state, sort,
-                             order, offset, limit)
+                             order, offset, limit, date_from, date_to)
     found = review.queue(session, f)
     tz = request.app.state.config.tz
     items = [service.summary(call, score, tz) for score, call in found["rows"]]

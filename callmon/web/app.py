@@ -22,6 +22,7 @@ from callmon.compliance.grammar import load_grammar
 from callmon.compliance.grammar_schema import Grammar
 from callmon.config import Config
 from callmon.store.db import open_store
+from callmon.timeutil import PeriodError
 from callmon.web import api, pages
 from callmon.web.security import SignInRequired
 
@@ -55,6 +56,10 @@ def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | Non
         if request.url.path.startswith("/api/") or exc.status_code not in (403, 404, 409):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return pages.error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(PeriodError)
+    async def bad_period(request: Request, exc: PeriodError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -6,6 +6,7 @@ session's CSRF token.  Forms post to the page routes and redirect back (POST/red
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ def render(request: Request, name: str, who: Principal | None, code: int = 200, 
 def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
     message = {404: "页面不存在", 403: "请求被拒绝（表单已过期，请刷新后重试）"}.get(status, detail)
     return render(request, "error.html", None, status, status=status, message=message)
+
+
+def _day(text: str | None) -> str | None:
+    """A YYYY-MM-DD from a form, or None (anything else is ignored, as an empty field would be)."""
+    return text if text and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
 
 
 def _back(path: str) -> RedirectResponse:
@@ -108,6 +114,7 @@ def home(who: Principal = Depends(require(*HOME, page=True))) -> Response:
 def queue_page(request: Request, month: str | None = None, operator: str | None = None, reason: str | None = None,
                min_score: int | None = None, max_score: int | None = None, state: str | None = None,
                sort: str = "time", order: str = "desc", page: int = 1, flagged: int = 1,
+               date_from: str | None = None, date_to: str | None = None,
                who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
                session: Session = Depends(db)) -> Response:
     month = month or service.current_month(request)
@@ -115,14 +122,16 @@ def queue_page(request: Request, month: str | None = None, operator: str | None 
     page = max(1, page)
     f = service.queue_filter(request, who, month, bool(flagged), operator or None,
                              reason if reason in FLAG_NAMES else None, min_score, max_score,
-                             state if state in STATE_NAMES else None, sort, order, (page - 1) * size, size)
+                             state if state in STATE_NAMES else None, sort, order, (page - 1) * size, size,
+                             _day(date_from), _day(date_to))
     found = review.queue(session, f)
     tz = request.app.state.config.tz
     rows = masked([service.summary(c, s, tz) for s, c in found["rows"]], masks(request, who))
     return render(request, "queue.html", who, rows=rows, total=found["total"], counts=found["counts"],
                   month=month, operator=operator or "", reason=reason or "", min_score=min_score,
                   max_score=max_score, state=state or "", sort=sort, order=order, page=page,
-                  pages=max(1, -(-found["total"] // size)), flagged=flagged,
+                  pages=max(1, -(-found["total"] // size)), flagged=flagged, date_from=_day(date_from) or "",
+                  date_to=_day(date_to) or "",
                   operators=review.operators(session) if who.role != "operator" else [])
 
 

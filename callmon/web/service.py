@@ -25,7 +25,7 @@ from callmon.store.accounts import Principal
 from callmon.store.models import Call, Score, Transcript
 from callmon.store.repository import to_record
 from callmon.store.review_models import AuditRecord, CalibrationSample, CalibrationVerdict, Dispute
-from callmon.timeutil import month_range
+from callmon.timeutil import month_range, since_us
 from callmon.web.security import COOKIE, not_found, web_config
 from callmon.web.views import call_summary, checklist, iso, timeline, utterances
 
@@ -65,9 +65,21 @@ def month_bounds(request: Request, month: str | None) -> tuple[int | None, int |
 
 def queue_filter(request: Request, who: Principal, month: str | None, flagged: bool, operator: str | None,
                  reason: str | None, min_score: int | None, max_score: int | None, state: str | None, sort: str,
-                 order: str, offset: int, limit: int) -> review.QueueFilter:
-    """The filter as asked, narrowed to the user's own calls for an operator."""
+                 order: str, offset: int, limit: int, date_from: str | None = None,
+                 date_to: str | None = None) -> review.QueueFilter:
+    """The filter as asked, narrowed to the user's own calls for an operator.
+
+    ``date_from``/``date_to`` (YYYY-MM-DD, both days included, site time zone) narrow a month or
+    stand alone.
+    """
     start, end = month_bounds(request, month)
+    tz = request.app.state.config.tz
+    if date_from:
+        first = since_us(date_from, tz)
+        start = first if start is None else max(start, first)
+    if date_to:
+        last = since_us(date_to, tz) + 86_400_000_000  # the whole last day (a DST day is not in China)
+        end = last if end is None else min(end, last)
     if who.role == "operator":
         operator = who.operator or "\0"
     return review.QueueFilter(start_us=start, end_us=end, operator=operator or None, reason=reason,
