@@ -31,8 +31,10 @@ def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None
     transcripts = store.transcripts(call_id)
     if failure is not None or not transcripts:
         short = (failure or "not transcribed").split(" (", 1)[0].split(": ", 1)[-1]  # the full error stays on the job
-        reason = f"needs a human: no transcript ({short})"
-        _save(store, call_id, grammar.content_hash, None, None, True, [reason], [])
+        reasons = [f"needs a human: no transcript ({short})"]
+        if record.within_limit is False:  # the timing is known without any speech
+            reasons.append("ring limit exceeded")
+        _save(store, call_id, grammar.content_hash, None, None, True, reasons, [])
         return None
     utterances = [u for t in transcripts for u in t["utterances"]]
     minutes = max((s.repeat_within_minutes or 0 for s in grammar.situations), default=0)

@@ -10,7 +10,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -36,7 +36,7 @@ from callmon.web.security import (
     visible_call,
     web_config,
 )
-from callmon.web.views import FLAG_NAMES, ITEM_NAMES, STATE_NAMES, VERDICT_NAMES
+from callmon.web.views import ACTION_NAMES, FLAG_NAMES, ITEM_NAMES, STATE_NAMES, VERDICT_NAMES, reason_zh
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -45,7 +45,7 @@ HOME = {"admin": "/admin/users", "supervisor": "/queue", "auditor": "/queue", "o
 
 def render(request: Request, name: str, who: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:
     context.update(who=who, item_names=ITEM_NAMES, flag_names=FLAG_NAMES, state_names=STATE_NAMES,
-                   verdict_names=VERDICT_NAMES)
+                   verdict_names=VERDICT_NAMES, action_names=ACTION_NAMES)
     return templates.TemplateResponse(request, name, context, status_code=code)
 
 
@@ -112,7 +112,7 @@ def home(who: Principal = Depends(require(*HOME, page=True))) -> Response:
 
 @router.get("/queue")
 def queue_page(request: Request, month: str | None = None, operator: str | None = None, reason: str | None = None,
-               min_score: int | None = None, max_score: int | None = None, state: str | None = None,
+               min_score: str | None = None, max_score: str | None = None, state: str | None = None,
                sort: str = "time", order: str = "desc", page: int = 1, flagged: int = 1,
                date_from: str | None = None, date_to: str | None = None,
                who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
@@ -120,19 +120,29 @@ def queue_page(request: Request, month: str | None = None, operator: str | None 
     month = month or service.current_month(request)
     size = web_config(request).page_size
     page = max(1, page)
+    low, high = _score_bound(min_score), _score_bound(max_score)  # the filter form sends empty fields as ""
     f = service.queue_filter(request, who, month, bool(flagged), operator or None,
-                             reason if reason in FLAG_NAMES else None, min_score, max_score,
+                             reason if reason in FLAG_NAMES else None, low, high,
                              state if state in STATE_NAMES else None, sort, order, (page - 1) * size, size,
                              _day(date_from), _day(date_to))
     found = review.queue(session, f)
     tz = request.app.state.config.tz
     rows = masked([service.summary(c, s, tz) for s, c in found["rows"]], masks(request, who))
-    return render(request, "queue.html", who, rows=rows, total=found["total"], counts=found["counts"],
-                  month=month, operator=operator or "", reason=reason or "", min_score=min_score,
-                  max_score=max_score, state=state or "", sort=sort, order=order, page=page,
+    kept = {"month": month, "operator": operator, "reason": reason, "min_score": min_score, "max_score": max_score,
+            "state": state, "sort": sort, "order": order, "flagged": flagged, "date_from": _day(date_from),
+            "date_to": _day(date_to)}
+    query = urlencode({k: v for k, v in kept.items() if v not in (None, "")})  # the pager keeps every filter
+    return render(request, "queue.html", who, rows=rows, total=found["total"], counts=found["counts"], query=query,
+                  month=month, operator=operator or "", reason=reason or "", min_score=low,
+                  max_score=high, state=state or "", sort=sort, order=order, page=page,
                   pages=max(1, -(-found["total"] // size)), flagged=flagged, date_from=_day(date_from) or "",
                   date_to=_day(date_to) or "",
                   operators=review.operators(session) if who.role != "operator" else [])
+
+
+def _score_bound(text: str | None) -> int | None:
+    """A score filter from the queue form: an empty (or non-numeric) field is no bound."""
+    return int(text) if text and text.strip().isdigit() else None
 
 
 @router.get("/calls/{call_id}")
@@ -288,3 +298,4 @@ def quote_path(text: str) -> str:
 
 
 templates.env.filters["urlpart"] = quote_path
+templates.env.filters["reason_zh"] = reason_zh

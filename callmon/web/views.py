@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -18,11 +19,36 @@ ITEM_NAMES = {
 }
 FLAG_NAMES = {"needs_human": "需人工复核", "below_pass": "低于及格线", "veto": "一票否决", "rings": "超过响铃次数",
               "prohibited": "使用禁用语", "other": "其他"}
+ACTION_NAMES = {"confirm": "确认", "override": "改判", "dispute": "申诉", "dispute_accepted": "采纳申诉",
+                "dispute_rejected": "驳回申诉", "play": "播放录音", "calibration_verdict": "校准评判",
+                "calibration_draw": "校准抽样", "sign_in": "登录", "user_add": "新增用户", "user_passwd": "修改密码",
+                "user_disable": "停用用户", "user_enable": "启用用户"}
 STATE_NAMES = {"unreviewed": "未复核", "reviewed": "已复核", "disputed": "申诉中"}
 VERDICT_NAMES = {"found": "符合", "missed": "未做到", "not_owed": "不适用"}
 RING_OUTCOMES = {"answered": "接听", "no_answer": "未接", "cancelled": "振铃取消", "busy": "忙",
                  "unavailable": "不可用", "unknown": "未知"}
 PROHIBITED_VERDICT_NAMES = {"found": "说了禁用语", "missed": "未发现", "not_owed": "不适用"}
+
+
+_REASON_PATTERNS = (
+    (re.compile(r"^score (\d+) below the pass mark (\d+)$"), "得分 {0}，低于及格线 {1}"),
+    (re.compile(r"^needs a human: no transcript \((.*)\)$"), "需人工复核：没有转写（{0}）"),
+    (re.compile(r"^needs a human: low-confidence transcript$"), "需人工复核：转写置信度低"),
+    (re.compile(r"^needs a human: no operator speech in the transcript$"), "需人工复核：转写中没有接警员的话"),
+    (re.compile(r"^needs a human: (.*)$"), "需人工复核：{0}"),
+    (re.compile(r"^veto: (.*)$"), "一票否决：{0}"),
+    (re.compile(r"^ring limit exceeded$"), "超过响铃次数"),
+    (re.compile(r"^prohibited phrase$"), "使用禁用语"),
+)
+
+
+def reason_zh(reason: str) -> str:
+    """A stored flag reason (English, stable for scripts) as the Chinese pages show it."""
+    for pattern, text in _REASON_PATTERNS:
+        m = pattern.match(reason)
+        if m:
+            return text.format(*m.groups())
+    return reason
 
 
 def iso(us: int | None, tz: tzinfo) -> str | None:
