@@ -57,6 +57,9 @@ def review(session: Session, call_id: int, username: str, role: str, reason: str
         raise DecisionError("必须填写复核理由")
     row = _score(session, call_id)
     items = [dict(i) for i in (row.reviewed_items if row.reviewed_items is not None else row.items)]
+    if score is None and not items:
+        # nothing was judged (no transcript): recomputing from no items would give full marks
+        raise DecisionError("这通电话没有可复核的评分项，请直接给出分数")
     by_id = {str(i["id"]): i for i in items}
     unknown = sorted(set(changes or {}) - set(by_id))
     if unknown:

@@ -42,7 +42,10 @@ class Call(Base):
         Index("ix_calls_offered", "offered_us"),
         Index("ix_calls_operator_offered", "operator", "offered_us"),
         Index("ix_calls_caller_first_event", "caller", "first_event_us"),  # repeat calls from one number
-        Index("ix_calls_operator_first_event", "operator", "first_event_us"),  # scorecards, the queue (0005)
+        Index("ix_calls_first_event", "first_event_us", "id"),  # the queue's period and newest-first order (0006)
+        # an operator's queue and scorecard, trend included, read from the index alone (0006; was
+        # ix_calls_operator_first_event of 0005)
+        Index("ix_calls_operator_card", "operator", "first_event_us", "outcome", "within_limit", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -152,14 +155,20 @@ class Score(Base):
 
     __tablename__ = "scores"
     __table_args__ = (UniqueConstraint("call_id", name="uq_scores_call"),
-                      Index("ix_scores_flagged_call", "flagged", "call_id"))  # the flagged queue (0005)
+                      # the flagged queue with its state and score filters, without reading the rows
+                      # (0006; was ix_scores_flagged_call of 0005 and ix_scores_flagged of 0003)
+                      Index("ix_scores_flagged_verdict", "flagged", "call_id", "review_state", "score",
+                            "reviewed_score"),
+                      # a scorecard's sums, joined from the calls, without reading the rows (0006)
+                      Index("ix_scores_call_verdict", "call_id", "flagged", "score", "reviewed_score", "passed",
+                            "reviewed_passed", "review_state"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
     grammar_hash: Mapped[str] = mapped_column(String(64))
     score: Mapped[int | None] = mapped_column(Integer)  # None: could not be judged
     passed: Mapped[bool | None] = mapped_column(Boolean)
-    flagged: Mapped[bool] = mapped_column(Boolean, index=True)
+    flagged: Mapped[bool] = mapped_column(Boolean)
     flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     computed_us: Mapped[int] = mapped_column(BigInteger)

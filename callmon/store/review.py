@@ -1,18 +1,21 @@
 """What the review UI reads: the flagged queue, one call in full, scorecards, transcript search.
 
-Every query is one or two SQL statements whatever the month's size (150,000 calls): filters,
-sorting, paging and the counts per flag reason run in the database, on the indexes of
-migration 0005.  Where a person reviewed a call, ``effective`` score and items are theirs and
-the automatic ones stay beside them.
+Every query is a fixed handful of SQL statements whatever the month's size (150,000 calls):
+filters, sorting, paging, the counts per flag reason and a scorecard's item rates run in the
+database, on the indexes of migrations 0005 and 0006 (bench/bench_web.py measures them).  Where
+a person reviewed a call, ``effective`` score and items are theirs and the automatic ones stay
+beside them.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Boolean, Select, Text, and_, case, column, func, literal_column, select, true
+from sqlalchemy.orm import Session, defer, selectinload
 
 from callmon.store.models import Call, Score, Transcript
 from callmon.store.review_models import AuditRecord, Dispute, ScoreFlag
@@ -20,6 +23,7 @@ from callmon.store.review_models import AuditRecord, Dispute, ScoreFlag
 FLAG_KINDS = ("needs_human", "below_pass", "veto", "rings", "prohibited", "other")
 REVIEW_STATES = ("unreviewed", "reviewed", "disputed")
 SORTS = {"time": Call.first_event_us, "score": Score.score, "ring": Call.ring_ms, "operator": Call.operator}
+_MAX_ITEMS = 24  # items per call a scorecard reads in SQL on SQLite (18 + a site's own; 4 paths each, <= 100 arguments)
 
 
 def flag_kind(reason: str) -> str:
@@ -57,13 +61,20 @@ class QueueFilter:
     call_ids: list[int] | None = field(default=None)
 
 
-def _filtered(q: Select[Any], f: QueueFilter) -> Select[Any]:
+Span = tuple[int, int] | None
+
+
+def _filtered(q: Select[Any], f: QueueFilter, span: Span = None) -> Select[Any]:
     if f.flagged_only:
         q = q.where(Score.flagged.is_(True))
     if f.start_us is not None:
         q = q.where(Call.first_event_us >= f.start_us)
     if f.end_us is not None:
         q = q.where(Call.first_event_us < f.end_us)
+    if span is not None:  # the same calls, said so that the scores' index is read for this period only
+        q = q.where(Call.id.between(*span))
+        if f.flagged_only:
+            q = q.where(Score.call_id.between(*span))
     if f.operator is not None:
         q = q.where(Call.operator == f.operator)
     effective = func.coalesce(Score.reviewed_score, Score.score)
@@ -79,27 +90,73 @@ def _filtered(q: Select[Any], f: QueueFilter) -> Select[Any]:
     return q
 
 
+def _joined(q: Select[Any], f: QueueFilter) -> Select[Any]:
+    return (q.select_from(Call).join(Score, Score.call_id == Call.id) if f.flagged_only
+            else q.select_from(Call).outerjoin(Score, Score.call_id == Call.id))
+
+
+def _id_span(session: Session, f: QueueFilter) -> tuple[bool, Span]:
+    """(any call in the period, the lowest and highest call id in it) for a period without an operator.
+
+    Flagged scores are found through their index on (flagged, call_id): bounding call_id by the
+    period's ids keeps that to the period's scores (ids grow with time) instead of every month's,
+    which the database could not know from the period's times alone.  An operator's calls are
+    found through their own index; no span is needed.
+    """
+    if f.operator is not None or (f.start_us is None and f.end_us is None):
+        return True, None
+    # id + 0: not PostgreSQL's min/max shortcut, which walks the primary key from one end until it
+    # meets the period (every older month); the period's index is read instead
+    q = select(func.min(Call.id + 0), func.max(Call.id + 0))
+    if f.start_us is not None:
+        q = q.where(Call.first_event_us >= f.start_us)
+    if f.end_us is not None:
+        q = q.where(Call.first_event_us < f.end_us)
+    lo, hi = session.execute(q).one()
+    return (False, None) if lo is None else (True, (int(lo), int(hi)))
+
+
+def page(session: Session, f: QueueFilter) -> list[tuple[Score | None, Call]]:
+    """Only the page of ``queue`` (its rows, without the total and the counts).
+
+    A list row needs no evidence: the scores' ``items`` and ``reviewed_items`` (kilobytes of JSON
+    each) are loaded only if read.
+    """
+    any_call, span = _id_span(session, f)
+    return _page(session, f, span) if any_call else []
+
+
+def _page(session: Session, f: QueueFilter, span: Span) -> list[tuple[Score | None, Call]]:
+    order = SORTS.get(f.sort, Call.first_event_us)
+    # the page's ids first, sorted on narrow index columns; then only those calls in full (sorting
+    # whole rows, the items' evidence included, costs seconds at 150,000 calls)
+    ordered = _filtered(_joined(select(Call.id), f), f, span).order_by(
+        order.desc() if f.descending else order.asc(), Call.id.desc() if f.descending else Call.id.asc())
+    ids = list(session.scalars(ordered.offset(f.offset).limit(f.limit)))
+    if not ids:
+        return []
+    found = {call.id: (score, call) for score, call in session.execute(
+        select(Score, Call).select_from(Call).outerjoin(Score, Score.call_id == Call.id).where(Call.id.in_(ids))
+        .options(defer(Score.items), defer(Score.reviewed_items)))}
+    return [found[i] for i in ids if i in found]
+
+
 def queue(session: Session, f: QueueFilter) -> dict[str, Any]:
     """One page of calls (flagged ones unless ``flagged_only`` is off), the total, counts per flag kind.
 
     Newest first by default; every call of the period is listed when ``flagged_only`` is off,
     those not scored yet included (their score is None).
     """
-    def joined(q: Select[Any]) -> Select[Any]:
-        return (q.select_from(Call).join(Score, Score.call_id == Call.id) if f.flagged_only
-                else q.select_from(Call).outerjoin(Score, Score.call_id == Call.id))
-
-    order = SORTS.get(f.sort, Call.first_event_us)
-    ordered = _filtered(joined(select(Score, Call)), f).order_by(
-        order.desc() if f.descending else order.asc(), Call.id.desc() if f.descending else Call.id.asc())
-    rows = session.execute(ordered.offset(f.offset).limit(f.limit)).all()
-    total = session.scalar(_filtered(joined(select(func.count(Call.id))), f)) or 0
+    any_call, span = _id_span(session, f)
+    if not any_call:
+        return {"rows": [], "total": 0, "counts": dict.fromkeys(FLAG_KINDS, 0)}
+    rows = _page(session, f, span)
+    total = session.scalar(_filtered(_joined(select(func.count(Call.id)), f), f, span)) or 0
     reasonless = QueueFilter(**{**f.__dict__, "reason": None})
-    counts_q = _filtered(joined(select(ScoreFlag.kind, func.count())).join(ScoreFlag, ScoreFlag.call_id == Call.id),
-                         reasonless).group_by(ScoreFlag.kind)
+    counts_q = _filtered(_joined(select(ScoreFlag.kind, func.count()), f)
+                         .join(ScoreFlag, ScoreFlag.call_id == Call.id), reasonless, span).group_by(ScoreFlag.kind)
     counts = {kind: int(n) for kind, n in session.execute(counts_q).all()}
-    return {"rows": [(score, call) for score, call in rows], "total": int(total),
-            "counts": {k: counts.get(k, 0) for k in FLAG_KINDS}}
+    return {"rows": rows, "total": int(total), "counts": {k: counts.get(k, 0) for k in FLAG_KINDS}}
 
 
 def call_detail(session: Session, call_id: int) -> dict[str, Any] | None:
@@ -124,36 +181,112 @@ def effective_items(score: Score) -> list[dict[str, Any]]:
     return list(score.reviewed_items if score.reviewed_items is not None else score.items)
 
 
-def scorecard(session: Session, operator: str, start_us: int, end_us: int) -> dict[str, Any]:
-    """One operator's month from the reviewed result where there is one: calls, mean, rates, items."""
+def _verdict_columns() -> tuple[Any, ...]:
+    """calls, mean score, passed, scored, within the ring limit, timed, flagged: a scorecard's sums."""
     effective = func.coalesce(Score.reviewed_score, Score.score)
     passed = func.coalesce(Score.reviewed_passed, Score.passed)
+    return (func.count(Call.id), func.avg(effective),
+            func.sum(case((passed.is_(True), 1), else_=0)), func.count(passed),
+            func.sum(case((Call.within_limit.is_(True), 1), else_=0)), func.count(Call.within_limit),
+            func.sum(case((Score.flagged.is_(True), 1), else_=0)))
+
+
+def _card(row: Any) -> dict[str, Any]:
+    calls, mean, n_pass, n_scored, n_within, n_timed, n_flagged = row if row is not None else (0,) + (None,) * 6
+    return {"calls": int(calls or 0), "mean_score": None if mean is None else round(float(mean), 1),
+            "pass_rate_pct": _pct(n_pass, n_scored), "within_ring_limit_pct": _pct(n_within, n_timed),
+            "flagged": int(n_flagged or 0)}
+
+
+def trend(session: Session, operator: str, bounds: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """One operator's card for each [start, end) of ``bounds`` (months, say), in that order, from one
+    grouped query: calls, mean score, pass rate, within-ring-limit rate, flagged (no item rates)."""
+    if not bounds:
+        return []
+    period = case(*((and_(Call.first_event_us >= start, Call.first_event_us < end), k)
+                    for k, (start, end) in enumerate(bounds)), else_=-1).label("period")
+    q = (select(period, *_verdict_columns()).select_from(Call).outerjoin(Score, Score.call_id == Call.id)
+         .where(Call.operator == operator, Call.outcome == "answered",
+                Call.first_event_us >= min(b[0] for b in bounds), Call.first_event_us < max(b[1] for b in bounds))
+         .group_by(period))
+    found = {int(row[0]): row[1:] for row in session.execute(q)}
+    return [_card(found.get(k)) for k in range(len(bounds))]
+
+
+def scorecard(session: Session, operator: str, start_us: int, end_us: int,
+              totals: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One operator's month from the reviewed result where there is one: calls, mean, rates, items.
+
+    ``totals``: this period's entry of ``trend`` when the caller has it already (not asked again).
+    """
     where = and_(Call.operator == operator, Call.first_event_us >= start_us, Call.first_event_us < end_us,
                  Call.outcome == "answered")
-    row = session.execute(
-        select(func.count(Call.id), func.avg(effective),
-               func.sum(case((passed.is_(True), 1), else_=0)), func.count(passed),
-               func.sum(case((Call.within_limit.is_(True), 1), else_=0)), func.count(Call.within_limit),
-               func.sum(case((Score.flagged.is_(True), 1), else_=0)))
-        .select_from(Call).outerjoin(Score, Score.call_id == Call.id).where(where)).one()
-    calls, mean, n_pass, n_scored, n_within, n_timed, n_flagged = row
+    card = dict(totals) if totals is not None else _card(session.execute(
+        select(*_verdict_columns()).select_from(Call).outerjoin(Score, Score.call_id == Call.id).where(where)).one())
+    owed, kept = _item_tally(session, where)
+    return {"operator": operator, **card,
+            "items_pct": {k: _pct(kept[k], owed[k]) for k in sorted(owed)}, "items_owed": owed}
+
+
+def _item_tally(session: Session, where: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """Per item id: on how many calls it was owed (a prohibited phrase always is) and kept.
+
+    The database reads the items (a month's are tens of megabytes of JSON: decoding them in
+    Python costs more than the rest of the scorecard); each distinct (id, kind, owed, found)
+    comes back once with its number of calls.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        items = case((func.json_typeof(Score.reviewed_items) == "array", Score.reviewed_items),
+                     (func.json_typeof(Score.items) == "array", Score.items), else_=literal_column("'[]'::json"))
+        item = func.json_to_recordset(items).table_valued(
+            column("id", Text), column("kind", Text), column("owed", Boolean), column("found", Boolean)
+        ).render_derived(name="item", with_types=True)
+        q = (select(item.c.id, item.c.kind, item.c.owed, item.c.found, func.count())
+             .select_from(Score).join(Call, Call.id == Score.call_id).join(item, true()).where(where)
+             .group_by(item.c.id, item.c.kind, item.c.owed, item.c.found))
+        return _tally([(i, k, o, f, int(n)) for i, k, o, f, n in session.execute(q)])
+    if dialect == "sqlite":
+        found = _sqlite_verdicts(session, where)
+        if found is not None:
+            return _tally(found)
+    return _tally([(item["id"], item["kind"], item["owed"], item["found"], 1)
+                   for items, reviewed in session.execute(select(Score.items, Score.reviewed_items)
+                                                          .join(Call, Call.id == Score.call_id).where(where))
+                   for item in (reviewed if reviewed is not None else items)])
+
+
+def _sqlite_verdicts(session: Session, where: Any) -> list[tuple[Any, Any, Any, Any, int]] | None:
+    """(id, kind, owed, found, calls) from one json_extract per call with a path per field of each
+    item (the array is parsed once); None when a call has more items than paths were asked for."""
+    items = case((func.json_type(Score.reviewed_items) == "array", Score.reviewed_items), else_=Score.items)
+    paths: list[Any] = [literal_column(f"'$[{i}].{key}'") for i in range(_MAX_ITEMS)
+                        for key in ("id", "kind", "owed", "found")]
+    fields = func.json_extract(items, *paths, literal_column(f"'$[{_MAX_ITEMS}]'")).label("fields")
+    q = (select(fields, func.count()).select_from(Score).join(Call, Call.id == Score.call_id).where(where)
+         .group_by(literal_column("fields")))
+    out: list[tuple[Any, Any, Any, Any, int]] = []
+    for text_, n in session.execute(q):
+        values = json.loads(text_)
+        if values[-1] is not None:
+            return None
+        out += [(values[k], values[k + 1], values[k + 2], values[k + 3], int(n))
+                for k in range(0, len(values) - 1, 4) if values[k] is not None]
+    return out
+
+
+def _tally(verdicts: list[tuple[Any, Any, Any, Any, int]]) -> tuple[dict[str, int], dict[str, int]]:
     owed: dict[str, int] = {}
     kept: dict[str, int] = {}
-    items_q = (select(Score.items, Score.reviewed_items).join(Call, Call.id == Score.call_id).where(where))
-    for items, reviewed in session.execute(items_q):
-        for item in reviewed if reviewed is not None else items:
-            item_id = str(item["id"])
-            if item["kind"] == "prohibited":
-                owed[item_id] = owed.get(item_id, 0) + 1
-                kept[item_id] = kept.get(item_id, 0) + (not item["found"])
-            elif item["owed"]:
-                owed[item_id] = owed.get(item_id, 0) + 1
-                kept[item_id] = kept.get(item_id, 0) + bool(item["found"])
-    return {"operator": operator, "calls": int(calls or 0),
-            "mean_score": None if mean is None else round(float(mean), 1),
-            "pass_rate_pct": _pct(n_pass, n_scored), "within_ring_limit_pct": _pct(n_within, n_timed),
-            "flagged": int(n_flagged or 0),
-            "items_pct": {k: _pct(kept[k], owed[k]) for k in sorted(owed)}, "items_owed": owed}
+    for item_id, kind, is_owed, found, n in verdicts:
+        key = str(item_id)
+        if kind == "prohibited":
+            owed[key] = owed.get(key, 0) + n
+            kept[key] = kept.get(key, 0) + (n if not found else 0)
+        elif is_owed:
+            owed[key] = owed.get(key, 0) + n
+            kept[key] = kept.get(key, 0) + (n if found else 0)
+    return owed, kept
 
 
 def _pct(part: Any, whole: Any) -> float | None:

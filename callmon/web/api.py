@@ -22,9 +22,11 @@ from callmon.web import service
 from callmon.web.security import (
     CALL_VIEWERS,
     COOKIE,
+    DB,
     REVIEWERS,
+    DbId,
+    QueryId,
     check_csrf,
-    db,
     masked,
     masks,
     not_found,
@@ -71,10 +73,11 @@ class BlindIn(BaseModel):
 
 @router.post("/session")
 def sign_in(body: Credentials, request: Request, response: Response,
-            session: Session = Depends(db)) -> dict[str, Any]:
+            session: Session = DB) -> dict[str, Any]:
     """Sign in: sets the HttpOnly session cookie; the answer carries the CSRF token for later requests."""
     token, user_or_error = service.sign_in(request, session, body.username, body.password)
     if token is None:
+        session.commit()  # keep the failure just recorded: raising below would roll it back (and defeat throttling)
         raise HTTPException(status_code=429 if user_or_error == "throttled" else 401, detail=user_or_error)
     service.set_cookie(request, response, token)
     who = accounts.resume_session(session, token, 10**12)
@@ -84,7 +87,7 @@ def sign_in(body: Credentials, request: Request, response: Response,
 
 @router.delete("/session", status_code=204)
 def sign_out(request: Request, response: Response, who: Principal = Depends(principal),
-             session: Session = Depends(db)) -> None:
+             session: Session = DB) -> None:
     check_csrf(request, who)
     accounts.end_session(session, request.cookies.get(COOKIE, ""))
     response.delete_cookie(COOKIE, path="/")
@@ -105,7 +108,7 @@ def list_calls(request: Request, month: str | None = Month, flagged: bool = Fals
                offset: int = Query(default=0, ge=0, le=10**7), limit: int = Query(default=50, ge=1, le=500),
                date_from: str | None = Query(default=None, pattern=DAY, description="YYYY-MM-DD, first day"),
                date_to: str | None = Query(default=None, pattern=DAY, description="YYYY-MM-DD, last day (included)"),
-               who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = Depends(db)) -> dict[str, Any]:
+               who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = DB) -> dict[str, Any]:
     """Calls of a month and/or a date range (``flagged=true``: the review queue), newest first, with
     counts per flag kind."""
     f = service.queue_filter(request, who, month, flagged, operator, reason, min_score, max_score, state, sort,
@@ -117,16 +120,16 @@ def list_calls(request: Request, month: str | None = Month, flagged: bool = Fals
 
 
 @router.get("/calls/{call_id}")
-def get_call(call_id: int, request: Request, who: Principal = Depends(require(*CALL_VIEWERS)),
-             session: Session = Depends(db)) -> dict[str, Any]:
+def get_call(call_id: DbId, request: Request, who: Principal = Depends(require(*CALL_VIEWERS)),
+             session: Session = DB) -> dict[str, Any]:
     """One call: timeline, transcript, the automatic and the reviewed verdicts with evidence, disputes, audit."""
     visible_call(session, who, call_id)
     return masked(service.call_page(request, session, call_id), masks(request, who))
 
 
 @router.get("/calls/{call_id}/audio/{channel}", response_model=None)
-def get_audio(call_id: int, channel: Literal["operator", "caller"], request: Request,
-              who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = Depends(db)) -> FileResponse:
+def get_audio(call_id: DbId, channel: Literal["operator", "caller"], request: Request,
+              who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = DB) -> FileResponse:
     """A channel's recording (HTTP Range requests served, so the player can seek). Each playback is logged."""
     visible_call(session, who, call_id)
     rows = session.scalars(select(Transcript).where(Transcript.call_id == call_id)).all()
@@ -139,8 +142,8 @@ def get_audio(call_id: int, channel: Literal["operator", "caller"], request: Req
 
 
 @router.post("/calls/{call_id}/review")
-def post_review(call_id: int, body: ReviewIn, request: Request, who: Principal = Depends(require(*REVIEWERS)),
-                session: Session = Depends(db)) -> dict[str, Any]:
+def post_review(call_id: DbId, body: ReviewIn, request: Request, who: Principal = Depends(require(*REVIEWERS)),
+                session: Session = DB) -> dict[str, Any]:
     """Confirm or override (items' verdicts, or the score itself) with a reason; the audit keeps both sides."""
     check_csrf(request, who)
     visible_call(session, who, call_id)
@@ -152,8 +155,8 @@ def post_review(call_id: int, body: ReviewIn, request: Request, who: Principal =
 
 
 @router.post("/calls/{call_id}/disputes")
-def post_dispute(call_id: int, body: DisputeIn, request: Request, who: Principal = Depends(require("operator")),
-                 session: Session = Depends(db)) -> dict[str, Any]:
+def post_dispute(call_id: DbId, body: DisputeIn, request: Request, who: Principal = Depends(require("operator")),
+                 session: Session = DB) -> dict[str, Any]:
     """An operator disputes one item of their own call, within the dispute window."""
     check_csrf(request, who)
     visible_call(session, who, call_id)
@@ -166,7 +169,7 @@ def post_dispute(call_id: int, body: DisputeIn, request: Request, who: Principal
 @router.get("/disputes")
 def list_disputes(request: Request, state: Literal["open", "accepted", "rejected"] | None = None,
                   who: Principal = Depends(require("supervisor", "operator", "auditor")),
-                  session: Session = Depends(db)) -> dict[str, Any]:
+                  session: Session = DB) -> dict[str, Any]:
     """Disputes (an operator sees their own)."""
     q = select(Dispute).order_by(Dispute.created_us.desc()).limit(500)
     if state is not None:
@@ -178,8 +181,8 @@ def list_disputes(request: Request, state: Literal["open", "accepted", "rejected
 
 
 @router.post("/disputes/{dispute_id}/resolve")
-def resolve(dispute_id: int, body: ResolveIn, request: Request, who: Principal = Depends(require(*REVIEWERS)),
-            session: Session = Depends(db)) -> dict[str, Any]:
+def resolve(dispute_id: DbId, body: ResolveIn, request: Request, who: Principal = Depends(require(*REVIEWERS)),
+            session: Session = DB) -> dict[str, Any]:
     check_csrf(request, who)
     dispute = service.decide(lambda: decisions.resolve_dispute(
         session, dispute_id, who.username, who.role, body.accept, body.reason, service.rescorer(request)))
@@ -188,54 +191,54 @@ def resolve(dispute_id: int, body: ResolveIn, request: Request, who: Principal =
 
 @router.get("/operators/{operator}/scorecard")
 def scorecard(operator: str, request: Request, month: str | None = Month,
-              who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = Depends(db)) -> dict[str, Any]:
+              who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = DB) -> dict[str, Any]:
     """One operator's month, with the last 12 months' trend; an operator sees only their own."""
     if who.role == "operator" and who.operator != operator:
         raise not_found()
-    return service.scorecard(request, session, operator, month)
+    return masked(service.scorecard(request, session, operator, month), masks(request, who))
 
 
 @router.get("/search")
 def search(request: Request, q: str = Query(min_length=1, max_length=200), month: str | None = Month,
-           who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = Depends(db)) -> dict[str, Any]:
+           who: Principal = Depends(require(*CALL_VIEWERS)), session: Session = DB) -> dict[str, Any]:
     """Calls whose transcript contains ``q`` (spaces, punctuation and Traditional characters do not matter)."""
     return masked({"items": service.search(request, session, who, q, month)}, masks(request, who))
 
 
 @router.post("/calibration")
 def draw(body: SampleIn, request: Request, who: Principal = Depends(require(*REVIEWERS)),
-         session: Session = Depends(db)) -> dict[str, Any]:
+         session: Session = DB) -> dict[str, Any]:
     """Draw a random sample of the month's answered calls to score blind."""
     check_csrf(request, who)
     return service.draw(request, session, who, body.month, body.percent)
 
 
 @router.get("/calibration/{sample_id}")
-def sample(sample_id: int, request: Request, who: Principal = Depends(require(*REVIEWERS)),
-           session: Session = Depends(db)) -> dict[str, Any]:
+def sample(sample_id: DbId, request: Request, who: Principal = Depends(require(*REVIEWERS)),
+           session: Session = DB) -> dict[str, Any]:
     """The sample's calls and which of them this supervisor has scored (no automatic verdicts: blind)."""
     return service.sample_json(session, who, sample_id)
 
 
 @router.post("/calibration/{sample_id}/calls/{call_id}")
-def blind(sample_id: int, call_id: int, body: BlindIn, request: Request,
-          who: Principal = Depends(require(*REVIEWERS)), session: Session = Depends(db)) -> dict[str, Any]:
+def blind(sample_id: DbId, call_id: DbId, body: BlindIn, request: Request,
+          who: Principal = Depends(require(*REVIEWERS)), session: Session = DB) -> dict[str, Any]:
     check_csrf(request, who)
     service.decide(lambda: decisions.blind_verdict(session, sample_id, call_id, who.username, body.items))
     return {"sample_id": sample_id, "call_id": call_id, "saved": True}
 
 
 @router.get("/calibration/{sample_id}/agreement")
-def agreement(sample_id: int, who: Principal = Depends(require(*REVIEWERS, "auditor")),
-              session: Session = Depends(db)) -> dict[str, Any]:
+def agreement(sample_id: DbId, who: Principal = Depends(require(*REVIEWERS, "auditor")),
+              session: Session = DB) -> dict[str, Any]:
     """Per item: percent agreement and Cohen's kappa, human against automatic and supervisor against supervisor."""
     return service.agreement(session, sample_id)
 
 
 @router.get("/audit")
-def audit_log(request: Request, call_id: int | None = None, offset: int = Query(default=0, ge=0, le=10**7),
+def audit_log(request: Request, call_id: QueryId = None, offset: int = Query(default=0, ge=0, le=10**7),
               who: Principal = Depends(require("admin", "supervisor", "auditor")),
-              session: Session = Depends(db)) -> dict[str, Any]:
+              session: Session = DB) -> dict[str, Any]:
     """The audit trail, newest first (read-only: there is no route that changes it)."""
     q = select(AuditRecord).order_by(AuditRecord.id.desc()).offset(offset).limit(200)
     if call_id is not None:
@@ -246,7 +249,7 @@ def audit_log(request: Request, call_id: int | None = None, offset: int = Query(
 
 @router.get("/users")
 def users(request: Request, who: Principal = Depends(require("admin")),
-          session: Session = Depends(db)) -> dict[str, Any]:
+          session: Session = DB) -> dict[str, Any]:
     tz = request.app.state.config.tz
     return {"items": [{"username": u.username, "role": u.role, "operator": u.operator, "disabled": u.disabled,
                        "created_at": service.iso(u.created_us, tz)} for u in accounts.list_users(session)]}

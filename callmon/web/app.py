@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callmon import __version__
 from callmon.compliance.grammar import load_grammar
 from callmon.compliance.grammar_schema import Grammar
 from callmon.config import Config
+from callmon.store.accounts import Principal
 from callmon.store.db import open_store
 from callmon.timeutil import PeriodError
 from callmon.web import api, pages
-from callmon.web.security import SignInRequired
+from callmon.web.security import SignInRequired, principal
 
 HERE = Path(__file__).resolve().parent
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
@@ -32,7 +35,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | None = None) -> FastAPI:
-    app = FastAPI(title="callmon", version=__version__, openapi_url="/api/openapi.json", docs_url=None,
+    # the schema is served below, to signed-in users only (FastAPI's own route would need no session)
+    app = FastAPI(title="callmon", version=__version__, openapi_url=None, docs_url=None,
                   redoc_url=None, description="110 call-handling review: calls, verdicts, reviews, disputes.")
     app.state.config = cfg
     app.state.engine = engine if engine is not None else open_store(cfg.database.url)
@@ -40,6 +44,10 @@ def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | Non
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_schema(who: Principal = Depends(principal)) -> dict[str, Any]:
+        return app.openapi()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -60,6 +68,11 @@ def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | Non
     @app.exception_handler(PeriodError)
     async def bad_period(request: Request, exc: PeriodError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def bad_data(request: Request, exc: DataError) -> Response:
+        # a value the database cannot hold, e.g. a NUL character (PostgreSQL text): the request's fault, not a 500
+        return JSONResponse({"detail": "a value in the request cannot be stored or searched"}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -25,10 +25,12 @@ from callmon.web import service
 from callmon.web.security import (
     CALL_VIEWERS,
     COOKIE,
+    DB,
     LOGIN_COOKIE,
     REVIEWERS,
+    DbId,
+    QueryId,
     check_csrf,
-    db,
     masked,
     masks,
     not_found,
@@ -78,7 +80,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form(""),
-          next: str = Form(""), session: Session = Depends(db)) -> Response:
+          next: str = Form(""), session: Session = DB) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf):
         return error_page(request, 403, "CSRF")
@@ -97,7 +99,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form(""), who: Principal = Depends(require(*HOME, page=True)),
-           session: Session = Depends(db)) -> Response:
+           session: Session = DB) -> Response:
     check_csrf(request, who, csrf)
     accounts.end_session(session, request.cookies.get(COOKIE, ""))
     response = _back("/login")
@@ -116,10 +118,10 @@ def queue_page(request: Request, month: str | None = None, operator: str | None 
                sort: str = "time", order: str = "desc", page: int = 1, flagged: int = 1,
                date_from: str | None = None, date_to: str | None = None,
                who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
-               session: Session = Depends(db)) -> Response:
+               session: Session = DB) -> Response:
     month = month or service.current_month(request)
     size = web_config(request).page_size
-    page = max(1, page)
+    page = min(max(1, page), 10**6)  # a huge page is an offset SQLite cannot bind (a 500)
     low, high = _score_bound(min_score), _score_bound(max_score)  # the filter form sends empty fields as ""
     f = service.queue_filter(request, who, month, bool(flagged), operator or None,
                              reason if reason in FLAG_NAMES else None, low, high,
@@ -142,12 +144,14 @@ def queue_page(request: Request, month: str | None = None, operator: str | None 
 
 def _score_bound(text: str | None) -> int | None:
     """A score filter from the queue form: an empty (or non-numeric) field is no bound."""
-    return int(text) if text and text.strip().isdigit() else None
+    if not (text and text.strip().isascii() and text.strip().isdigit()):  # not "²" either
+        return None
+    return min(int(text), 10**6)  # a bigger number is one SQLite cannot bind (a 500)
 
 
 @router.get("/calls/{call_id}")
-def call_page(call_id: int, request: Request, who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
-              session: Session = Depends(db)) -> Response:
+def call_page(call_id: DbId, request: Request, who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
+              session: Session = DB) -> Response:
     visible_call(session, who, call_id)
     data = masked(service.call_page(request, session, call_id), masks(request, who))
     return render(request, "call.html", who, call=data, can_review=who.role in REVIEWERS,
@@ -155,14 +159,14 @@ def call_page(call_id: int, request: Request, who: Principal = Depends(require(*
 
 
 @router.post("/calls/{call_id}/review")
-async def review_form(call_id: int, request: Request, who: Principal = Depends(require(*REVIEWERS, page=True)),
-                      session: Session = Depends(db)) -> Response:
+async def review_form(call_id: DbId, request: Request, who: Principal = Depends(require(*REVIEWERS, page=True)),
+                      session: Session = DB) -> Response:
     form = await request.form()
     check_csrf(request, who, str(form.get("csrf", "")))
     visible_call(session, who, call_id)
     changes = {str(k)[8:]: str(v) for k, v in form.items() if str(k).startswith("verdict:") and v}
     raw_score = str(form.get("score", "")).strip()
-    score = int(raw_score) if raw_score.isdigit() else None
+    score = int(raw_score) if raw_score.isascii() and raw_score.isdigit() else None  # "²".isdigit() too
     service.decide(lambda: decisions.review(session, call_id, who.username, who.role, str(form.get("reason", "")),
                                             service.rescorer(request), changes, score,
                                             request.app.state.grammar.scoring.pass_mark))
@@ -170,9 +174,9 @@ async def review_form(call_id: int, request: Request, who: Principal = Depends(r
 
 
 @router.post("/calls/{call_id}/disputes")
-def dispute_form(call_id: int, request: Request, item_id: str = Form(""), reason: str = Form(""),
+def dispute_form(call_id: DbId, request: Request, item_id: str = Form(""), reason: str = Form(""),
                  csrf: str = Form(""), who: Principal = Depends(require("operator", page=True)),
-                 session: Session = Depends(db)) -> Response:
+                 session: Session = DB) -> Response:
     check_csrf(request, who, csrf)
     visible_call(session, who, call_id)
     service.decide(lambda: decisions.open_dispute(session, call_id, item_id, who.username, who.operator or "",
@@ -183,7 +187,7 @@ def dispute_form(call_id: int, request: Request, item_id: str = Form(""), reason
 @router.get("/disputes")
 def disputes_page(request: Request, state: str = "open",
                   who: Principal = Depends(require("supervisor", "operator", "auditor", page=True)),
-                  session: Session = Depends(db)) -> Response:
+                  session: Session = DB) -> Response:
     q = select(Dispute).order_by(Dispute.created_us.desc()).limit(500)
     if state in ("open", "accepted", "rejected"):
         q = q.where(Dispute.state == state)
@@ -195,9 +199,9 @@ def disputes_page(request: Request, state: str = "open",
 
 
 @router.post("/disputes/{dispute_id}/resolve")
-def resolve_form(dispute_id: int, request: Request, accept: str = Form(""), reason: str = Form(""),
+def resolve_form(dispute_id: DbId, request: Request, accept: str = Form(""), reason: str = Form(""),
                  csrf: str = Form(""), who: Principal = Depends(require(*REVIEWERS, page=True)),
-                 session: Session = Depends(db)) -> Response:
+                 session: Session = DB) -> Response:
     check_csrf(request, who, csrf)
     dispute = service.decide(lambda: decisions.resolve_dispute(session, dispute_id, who.username, who.role,
                                                                accept == "1", reason, service.rescorer(request)))
@@ -207,7 +211,7 @@ def resolve_form(dispute_id: int, request: Request, accept: str = Form(""), reas
 @router.get("/operators/{operator}")
 def scorecard_page(operator: str, request: Request, month: str | None = None,
                    who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
-                   session: Session = Depends(db)) -> Response:
+                   session: Session = DB) -> Response:
     if who.role == "operator" and who.operator != operator:
         raise not_found()
     card = service.scorecard(request, session, operator, month)
@@ -217,7 +221,7 @@ def scorecard_page(operator: str, request: Request, month: str | None = None,
 @router.get("/search")
 def search_page(request: Request, q: str = "", month: str | None = None,
                 who: Principal = Depends(require(*CALL_VIEWERS, page=True)),
-                session: Session = Depends(db)) -> Response:
+                session: Session = DB) -> Response:
     hits = service.search(request, session, who, q[:200], month or None) if q.strip() else []
     tz = request.app.state.config.tz
     for hit in hits:
@@ -227,7 +231,7 @@ def search_page(request: Request, q: str = "", month: str | None = None,
 
 @router.get("/calibration")
 def calibration_page(request: Request, who: Principal = Depends(require(*REVIEWERS, "auditor", page=True)),
-                     session: Session = Depends(db)) -> Response:
+                     session: Session = DB) -> Response:
     samples = list(session.scalars(select(CalibrationSample).order_by(CalibrationSample.id.desc()).limit(50)))
     return render(request, "calibration.html", who, samples=samples, month=service.current_month(request),
                   percent=web_config(request).calibration_percent,
@@ -236,23 +240,24 @@ def calibration_page(request: Request, who: Principal = Depends(require(*REVIEWE
 
 @router.post("/calibration")
 def draw_form(request: Request, month: str = Form(""), percent: str = Form(""), csrf: str = Form(""),
-              who: Principal = Depends(require(*REVIEWERS, page=True)), session: Session = Depends(db)) -> Response:
+              who: Principal = Depends(require(*REVIEWERS, page=True)), session: Session = DB) -> Response:
     check_csrf(request, who, csrf)
-    share = float(percent) if percent.replace(".", "", 1).isdigit() and 0 < float(percent) <= 100 else None
+    number = percent.replace(".", "", 1)
+    share = float(percent) if number.isascii() and number.isdigit() and 0 < float(percent) <= 100 else None
     drawn = service.decide(lambda: service.draw(request, session, who, month, share))
     return _back(f"/calibration/{drawn['id']}")
 
 
 @router.get("/calibration/{sample_id}")
-def sample_page(sample_id: int, request: Request, who: Principal = Depends(require(*REVIEWERS, page=True)),
-                session: Session = Depends(db)) -> Response:
+def sample_page(sample_id: DbId, request: Request, who: Principal = Depends(require(*REVIEWERS, page=True)),
+                session: Session = DB) -> Response:
     return render(request, "sample.html", who, sample=service.sample_json(session, who, sample_id),
                   agreement=service.agreement(session, sample_id))
 
 
 @router.get("/calibration/{sample_id}/calls/{call_id}")
-def blind_page(sample_id: int, call_id: int, request: Request,
-               who: Principal = Depends(require(*REVIEWERS, page=True)), session: Session = Depends(db)) -> Response:
+def blind_page(sample_id: DbId, call_id: DbId, request: Request,
+               who: Principal = Depends(require(*REVIEWERS, page=True)), session: Session = DB) -> Response:
     sample = session.get(CalibrationSample, sample_id)
     if sample is None or call_id not in sample.call_ids:
         raise not_found()
@@ -265,9 +270,9 @@ def blind_page(sample_id: int, call_id: int, request: Request,
 
 
 @router.post("/calibration/{sample_id}/calls/{call_id}")
-async def blind_form(sample_id: int, call_id: int, request: Request,
+async def blind_form(sample_id: DbId, call_id: DbId, request: Request,
                      who: Principal = Depends(require(*REVIEWERS, page=True)),
-                     session: Session = Depends(db)) -> Response:
+                     session: Session = DB) -> Response:
     form = await request.form()
     check_csrf(request, who, str(form.get("csrf", "")))
     items = {str(k)[5:]: str(v) == "1" for k, v in form.items() if str(k).startswith("item:") and v in ("0", "1")}
@@ -276,9 +281,9 @@ async def blind_form(sample_id: int, call_id: int, request: Request,
 
 
 @router.get("/audit")
-def audit_page(request: Request, call_id: int | None = None,
+def audit_page(request: Request, call_id: QueryId = None,
                who: Principal = Depends(require("admin", "supervisor", "auditor", page=True)),
-               session: Session = Depends(db)) -> Response:
+               session: Session = DB) -> Response:
     q = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(300)
     if call_id is not None:
         q = q.where(AuditRecord.call_id == call_id)
@@ -289,7 +294,7 @@ def audit_page(request: Request, call_id: int | None = None,
 
 @router.get("/admin/users")
 def users_page(request: Request, who: Principal = Depends(require("admin", page=True)),
-               session: Session = Depends(db)) -> Response:
+               session: Session = DB) -> Response:
     return render(request, "users.html", who, users=accounts.list_users(session))
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from callmon.config import WebConfig
@@ -26,6 +26,10 @@ LOGIN_COOKIE = "callmon_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 CALL_VIEWERS = ("supervisor", "auditor", "operator")
 REVIEWERS = ("supervisor",)
+# a row id in a URL: beyond a 64-bit key (SQLite INTEGER, PostgreSQL bigint) the driver fails (a 500), so refuse it
+MAX_ID = 2**63 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 class SignInRequired(Exception):
@@ -42,6 +46,12 @@ def db(request: Request) -> Iterator[Session]:
         yield session
 
 
+# Committed before the answer goes out: FastAPI ends a yield dependency after the response by default
+# ("request" scope), so a client could be told 200 and act on it (the next request with a new session
+# cookie, the page after a form's redirect) before the commit, or even though the commit then failed.
+DB = Depends(db, scope="function")
+
+
 def web_config(request: Request) -> WebConfig:
     cfg: WebConfig = request.app.state.config.web
     return cfg
@@ -51,18 +61,21 @@ def _resume(request: Request, session: Session, api: bool) -> Principal:
     token = request.cookies.get(COOKIE)
     if not token:
         raise SignInRequired(api)
-    found = resume_session(session, token, int(web_config(request).idle_minutes * 60_000_000))
+    idle_us = int(web_config(request).idle_minutes * 60_000_000)
+    # last_seen is refreshed at most every 30 s (fewer writes), but often enough for a short idle time
+    found = resume_session(session, token, idle_us, touch_every_us=min(30_000_000, idle_us // 4))
     if found is None:
+        session.commit()  # an expired session's deletion must outlive the refusal raised below
         raise SignInRequired(api)
     return found
 
 
-def principal(request: Request, session: Session = Depends(db)) -> Principal:
+def principal(request: Request, session: Session = DB) -> Principal:
     """The signed-in user of an API request (401 without one)."""
     return _resume(request, session, api=True)
 
 
-def page_principal(request: Request, session: Session = Depends(db)) -> Principal:
+def page_principal(request: Request, session: Session = DB) -> Principal:
     """The signed-in user of a page request (a redirect to /login without one)."""
     return _resume(request, session, api=False)
 

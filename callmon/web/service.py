@@ -25,12 +25,24 @@ from callmon.store.accounts import Principal
 from callmon.store.models import Call, Score, Transcript
 from callmon.store.repository import to_record
 from callmon.store.review_models import AuditRecord, CalibrationSample, CalibrationVerdict, Dispute
-from callmon.timeutil import month_range, since_us
+from callmon.timeutil import PeriodError, since_us
+from callmon.timeutil import month_range as _month_range
 from callmon.web.security import COOKIE, not_found, web_config
 from callmon.web.views import call_summary, checklist, iso, timeline, utterances
 
 T = TypeVar("T")
 __all__ = ["iso"]
+
+
+def month_range(month: str, tz: tzinfo) -> tuple[int, int]:
+    """``timeutil.month_range``, with a month the calendar cannot hold (0000-01, 9999-12) a PeriodError
+    (answered 422) rather than datetime's ValueError (a 500)."""
+    try:
+        return _month_range(month, tz)
+    except PeriodError:
+        raise
+    except (ValueError, OverflowError):
+        raise PeriodError(f"month {month!r} is out of range") from None
 
 
 def client_address(request: Request) -> str:
@@ -180,19 +192,16 @@ def scorecard(request: Request, session: Session, operator: str, month: str | No
     """The month's card and the 12 months up to it (mean score, pass and within-limit rates)."""
     month = month or current_month(request)
     tz = request.app.state.config.tz
-    trend = []
-    card: dict[str, Any] = {}
-    for m in _months_back(month, 12):
-        start, end = month_range(m, tz)
-        found = review.scorecard(session, operator, start, end)
-        trend.append({"month": m, "calls": found["calls"], "mean_score": found["mean_score"],
-                      "pass_rate_pct": found["pass_rate_pct"],
-                      "within_ring_limit_pct": found["within_ring_limit_pct"]})
-        card = found
+    month_range(month, tz)  # a bad month (a page's query) is a PeriodError here, not a ValueError below
+    months = _months_back(month, 12)
+    found = review.trend(session, operator, [month_range(m, tz) for m in months])  # one grouped query
+    trend = [{"month": m, "calls": t["calls"], "mean_score": t["mean_score"], "pass_rate_pct": t["pass_rate_pct"],
+              "within_ring_limit_pct": t["within_ring_limit_pct"]} for m, t in zip(months, found, strict=True)]
     start, end = month_range(month, tz)
-    flagged = review.queue(session, review.QueueFilter(start_us=start, end_us=end, operator=operator, limit=200))
+    card = review.scorecard(session, operator, start, end, totals=found[-1])
+    flagged = review.page(session, review.QueueFilter(start_us=start, end_us=end, operator=operator, limit=200))
     card.update({"month": month, "trend": trend,
-                 "flagged_calls": [call_summary(c, s, tz) for s, c in flagged["rows"]]})
+                 "flagged_calls": [call_summary(c, s, tz) for s, c in flagged]})
     return card
 
 
