@@ -293,10 +293,14 @@ def _pct(part: Any, whole: Any) -> float | None:
     return None if not whole else round(100.0 * float(part or 0) / float(whole), 1)
 
 
-def operators(session: Session) -> list[str]:
-    """Every operator name that answered a stored call."""
-    return [o for o in session.scalars(select(Call.operator).where(Call.operator.is_not(None))
-                                       .distinct().order_by(Call.operator)) if o]
+def operators(session: Session, start_us: int | None = None, end_us: int | None = None) -> list[str]:
+    """The operator names that answered a stored call (in the period, when given): the queue's choices."""
+    q = select(Call.operator).where(Call.operator.is_not(None))
+    if start_us is not None:
+        q = q.where(Call.first_event_us >= start_us)
+    if end_us is not None:
+        q = q.where(Call.first_event_us < end_us)
+    return [o for o in session.scalars(q.distinct().order_by(Call.operator)) if o]
 
 
 def search(session: Session, needle: str, operator: str | None = None, start_us: int | None = None,

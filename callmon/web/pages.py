@@ -139,7 +139,7 @@ def queue_page(request: Request, month: str | None = None, operator: str | None 
                   max_score=high, state=state or "", sort=sort, order=order, page=page,
                   pages=max(1, -(-found["total"] // size)), flagged=flagged, date_from=_day(date_from) or "",
                   date_to=_day(date_to) or "",
-                  operators=review.operators(session) if who.role != "operator" else [])
+                  operators=review.operators(session, f.start_us, f.end_us) if who.role != "operator" else [])
 
 
 def _score_bound(text: str | None) -> int | None:
