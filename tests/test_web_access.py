@@ -670,7 +670,12 @@ def _plays(engine: Engine) -> list[tuple[str, str, int | None, str | None]]:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def test_who_played_which_recording_is_logged(site: Site) -> None:
+def test_who_played_which_recording_is_logged(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One audit row per listening (a player's many Range requests within PLAY_WINDOW_US are one)."""
+    from callmon.web import service
+
+    monkeypatch.setattr(service, "PLAY_WINDOW_US", 5_000_000)  # the server runs in this process
+    time.sleep(5.2)  # earlier tests' plays are now outside the window
     before = _plays(site.engine)
     op, aud, sup = site.browsers["op1"], site.browsers["aud"], site.browsers["sup"]
     assert op.client.get(f"/api/calls/{site.own_call}/audio/operator").status_code == 200
@@ -681,6 +686,14 @@ def test_who_played_which_recording_is_logged(site: Site) -> None:
     assert new == [("op1", "operator", site.own_call, "operator"), ("aud", "auditor", site.other_call, "caller")]
     trail = sup.client.get("/api/audit", params={"call_id": site.own_call}).json()["items"]
     assert any(a["action"] == "play" and a["by"] == "op1" and a["item_id"] == "operator" for a in trail)
+    # a download that skips the first bytes is a play too; the player's follow-up ranges are not new ones
+    mark = len(_plays(site.engine))
+    for start in (1, 4096, 0):
+        assert sup.client.get(f"/api/calls/{site.own_call}/audio/caller",
+                              headers={"Range": f"bytes={start}-"}).status_code == 206
+    assert _plays(site.engine)[mark:] == [("sup", "supervisor", site.own_call, "caller")]
+    # operators do not get the trail through the API either (the page never showed it to them)
+    assert "audit" not in op.client.get(f"/api/calls/{site.own_call}").json()
 
 
 # --------------------------------------------------------------------------------------------

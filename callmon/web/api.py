@@ -124,7 +124,10 @@ def get_call(call_id: DbId, request: Request, who: Principal = Depends(require(*
              session: Session = DB) -> dict[str, Any]:
     """One call: timeline, transcript, the automatic and the reviewed verdicts with evidence, disputes, audit."""
     visible_call(session, who, call_id)
-    return masked(service.call_page(request, session, call_id), masks(request, who))
+    page = service.call_page(request, session, call_id)
+    if who.role == "operator":
+        page.pop("audit", None)  # as on the page: who played or reviewed what is not an operator's to see
+    return masked(page, masks(request, who))
 
 
 @router.get("/calls/{call_id}/audio/{channel}", response_model=None)
@@ -136,7 +139,7 @@ def get_audio(call_id: DbId, channel: Literal["operator", "caller"], request: Re
     path = service.audio_path(request, session, call_id, channel, list(rows))
     if path is None:
         raise not_found()
-    if request.headers.get("range", "bytes=0-").replace(" ", "").startswith("bytes=0-"):
+    if not service.played_recently(session, who.username, call_id, channel):  # every range, once per listening
         decisions.audit(session, who.username, who.role, "play", call_id, channel)  # who played which recording
     return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
 
@@ -177,7 +180,7 @@ def list_disputes(request: Request, state: Literal["open", "accepted", "rejected
     if who.role == "operator":
         q = q.where(Dispute.username == who.username)
     tz = request.app.state.config.tz
-    return {"items": [service.dispute_json(d, tz) for d in session.scalars(q)]}
+    return masked({"items": [service.dispute_json(d, tz) for d in session.scalars(q)]}, masks(request, who))
 
 
 @router.post("/disputes/{dispute_id}/resolve")

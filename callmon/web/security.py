@@ -138,7 +138,7 @@ def masks(request: Request, who: Principal) -> bool:
     return who.role not in web_config(request).unmasked_roles
 
 
-TEXT_KEYS = frozenset({"text", "raw_text", "matched", "snippet", "note", "evidence"})
+TEXT_KEYS = frozenset({"text", "raw_text", "matched", "snippet", "note", "evidence", "reason", "resolution"})
 
 
 def masked(value: T, on: bool) -> T:

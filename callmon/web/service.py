@@ -151,6 +151,19 @@ def audio_path(request: Request, session: Session, call_id: int, channel: str,
     return None
 
 
+PLAY_WINDOW_US = 10 * 60_000_000
+
+
+def played_recently(session: Session, username: str, call_id: int, channel: str) -> bool:
+    """Whether this user's playing of this recording was logged in the last ten minutes: a player
+    fetches one file in many Range requests, and each listening should be one audit row, whichever
+    byte the first request starts at."""
+    since = decisions.now_us() - PLAY_WINDOW_US
+    return session.scalars(select(AuditRecord.id).where(
+        AuditRecord.action == "play", AuditRecord.username == username, AuditRecord.call_id == call_id,
+        AuditRecord.item_id == channel, AuditRecord.at_us >= since).limit(1)).first() is not None
+
+
 def decide(action: Callable[[], T]) -> T:
     """Run a decision; what cannot be decided is a 409 with the reason (not a 500)."""
     try:
@@ -232,7 +245,8 @@ def sample_json(session: Session, who: Principal, sample_id: int) -> dict[str, A
 
 
 def agreement(session: Session, sample_id: int) -> dict[str, Any]:
-    """Human against automatic per item (every supervisor's verdicts), and between each pair of supervisors."""
+    """Human against automatic per item (every supervisor's verdicts), and between each pair of supervisors
+    over all the items both judged (pooled: two people rarely share enough calls for per-item kappa)."""
     sample = session.get(CalibrationSample, sample_id)
     if sample is None:
         raise not_found()
