@@ -285,13 +285,25 @@ def test_disputes_only_within_the_window(db: Db) -> None:
     window_days = 7.0
     for age_days, allowed in ((window_days + 0.01, False), (window_days - 0.01, True)):
         with Session(db.engine) as session, session.begin():
-            session.scalars(select(Score).where(Score.call_id == call_id)).one().computed_us = \
+            session.scalars(select(Score).where(Score.call_id == call_id)).one().first_scored_us = \
                 decisions.now_us() - int(age_days * DAY_US)
         if allowed:
             assert dispute(db, call_id, "greeting", window=window_days) > 0
         else:
             with pytest.raises(DecisionError):
                 dispute(db, call_id, "greeting", window=window_days)
+
+
+def test_rejudging_a_call_does_not_reopen_the_dispute_window(db: Db) -> None:
+    """The window counts from the first scoring: a call scored again today (after a grammar edit) was
+    still scored first weeks ago."""
+    call_id = db.add_call("op1001", NOW - 30 * DAY_US, GOOD)
+    with Session(db.engine) as session, session.begin():
+        row = session.scalars(select(Score).where(Score.call_id == call_id)).one()
+        row.first_scored_us = decisions.now_us() - 20 * DAY_US
+        row.computed_us = decisions.now_us()  # re-judged just now
+    with pytest.raises(DecisionError):
+        dispute(db, call_id, "greeting", window=7.0)
 
 
 def test_one_open_dispute_per_item(db: Db) -> None:

@@ -59,6 +59,8 @@ def _save(store: Store, call_id: int, grammar_hash: str, score: int | None, pass
             session.add(row)
         row.grammar_hash, row.score, row.passed, row.flagged = grammar_hash, score, passed, flagged
         row.flag_reasons, row.items, row.computed_us = reasons, items, time.time_ns() // 1000
+        if row.first_scored_us is None:  # kept through re-judging: the dispute window counts from here
+            row.first_scored_us = row.computed_us
         set_flags(session, call_id, reasons, flagged)  # the queue filters and counts by flag kind
 
 

@@ -99,7 +99,7 @@ def open_dispute(session: Session, call_id: int, item_id: str, username: str, op
     row = _score(session, call_id)
     if item_id not in {str(i["id"]) for i in row.items}:
         raise DecisionError(f"没有评分项 {item_id}")
-    scored_at = row.computed_us
+    scored_at = row.first_scored_us if row.first_scored_us is not None else row.computed_us  # not re-judging
     if now_us() - scored_at > window_days * 86_400_000_000:
         raise DecisionError(f"申诉期限已过（评分后 {window_days:g} 天内）")
     if session.scalars(select(Dispute.id).where(Dispute.call_id == call_id, Dispute.item_id == item_id,

@@ -172,6 +172,7 @@ class Score(Base):
     flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     computed_us: Mapped[int] = mapped_column(BigInteger)
+    first_scored_us: Mapped[int | None] = mapped_column(BigInteger)  # the dispute window counts from here (0008)
     # a person's verdict beside the automatic one (migration 0005); exports and scorecards use it when set
     review_state: Mapped[str] = mapped_column(String(16), default="unreviewed",
                                               server_default="unreviewed")  # unreviewed|reviewed|disputed
