@@ -18,9 +18,12 @@ def month_range(month: str, tz: tzinfo) -> tuple[int, int]:
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise PeriodError(f"month {month!r}: expected YYYY-MM, e.g. 2026-11")
     year, mon = int(match.group(1)), int(match.group(2))
-    start = datetime(year, mon, 1, tzinfo=tz)
-    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
-    return _us(start), _us(end)
+    try:
+        start = datetime(year, mon, 1, tzinfo=tz)
+        end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
+        return _us(start), _us(end)
+    except (ValueError, OverflowError):  # 0000-01, 9999-12: a month the calendar cannot hold
+        raise PeriodError(f"month {month!r} is out of range") from None
 
 
 def since_us(text: str, tz: tzinfo) -> int:

@@ -32,6 +32,7 @@ from callmon.compliance.rescore import rescore
 from callmon.store import accounts, decisions
 from callmon.store.db import open_store
 from callmon.store.decisions import DecisionError
+from callmon.store.jobs import now_us
 from callmon.store.models import Call, Score, Transcript
 from callmon.store.repository import Store
 from callmon.store.review_models import AuditRecord, CalibrationSample, CalibrationVerdict, Dispute
@@ -78,7 +79,7 @@ class Db:
                         answered_us=at_us + 2_000_000 if answered else None, ended_us=at_us + 60_000_000,
                         first_event_us=at_us, ring_ms=2_000 if answered else None, wait_ms=2_000,
                         rings=1 if answered else None, within_limit=True if answered else None, outcome=outcome,
-                        abandoned=not answered, timed_by="ami", computed_us=decisions.now_us(), event_count=0)
+                        abandoned=not answered, timed_by="ami", computed_us=now_us(), event_count=0)
             session.add(call)
             session.flush()
             call_id = call.id
@@ -89,7 +90,7 @@ class Db:
                     session.add(Transcript(call_id=call_id, channel=channel, file=f"/nowhere/{n}-{channel}.wav",
                                            engine="test", model="test", audio_seconds=40.0, utterances=rows,
                                            text="".join(str(r["text"]) for r in rows), confidence=0.9,
-                                           low_confidence=False, no_speech=False, created_us=decisions.now_us()))
+                                           low_confidence=False, no_speech=False, created_us=now_us()))
         if answered and judge:
             judge_call(Store(self.engine), self.grammar, call_id, None if said else "no recording found")
         return call_id
@@ -128,7 +129,7 @@ def rule(grammar: Grammar, item_id: str) -> Any:
     return next(r for r in grammar.scoring.items if r.id == item_id)
 
 
-NOW = decisions.now_us()
+NOW = now_us()
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def test_disputes_only_within_the_window(db: Db) -> None:
     for age_days, allowed in ((window_days + 0.01, False), (window_days - 0.01, True)):
         with Session(db.engine) as session, session.begin():
             session.scalars(select(Score).where(Score.call_id == call_id)).one().first_scored_us = \
-                decisions.now_us() - int(age_days * DAY_US)
+                now_us() - int(age_days * DAY_US)
         if allowed:
             assert dispute(db, call_id, "greeting", window=window_days) > 0
         else:
@@ -300,8 +301,8 @@ def test_rejudging_a_call_does_not_reopen_the_dispute_window(db: Db) -> None:
     call_id = db.add_call("op1001", NOW - 30 * DAY_US, GOOD)
     with Session(db.engine) as session, session.begin():
         row = session.scalars(select(Score).where(Score.call_id == call_id)).one()
-        row.first_scored_us = decisions.now_us() - 20 * DAY_US
-        row.computed_us = decisions.now_us()  # re-judged just now
+        row.first_scored_us = now_us() - 20 * DAY_US
+        row.computed_us = now_us()  # re-judged just now
     with pytest.raises(DecisionError):
         dispute(db, call_id, "greeting", window=7.0)
 

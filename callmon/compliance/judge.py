@@ -20,7 +20,7 @@ from callmon.compliance.checks import OPERATOR_SIDE, CheckResult, check_call
 from callmon.compliance.grammar_schema import Grammar
 from callmon.store.models import Call, Score
 from callmon.store.repository import Store
-from callmon.store.review import set_flags
+from callmon.store.review import effective_items, effective_passed, effective_score, set_flags, tally_items
 
 
 def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None = None) -> CheckResult | None:
@@ -94,21 +94,15 @@ def score_table(store: Store, start_us: int | None = None, end_us: int | None = 
     for row, record in rows:
         tally = per.setdefault(record.operator or "?", _Tally())
         tally.calls += 1
-        score = row.score if row.reviewed_score is None else row.reviewed_score  # a person's verdict counts
+        score = effective_score(row)  # a person's verdict counts
         if score is not None:
             tally.scores.append(score)
-            tally.passed += bool(row.passed if row.reviewed_passed is None else row.reviewed_passed)
+            tally.passed += bool(effective_passed(row))
         if record.within_limit is not None:
             tally.timed += 1
             tally.within += record.within_limit
-        for item in row.items if row.reviewed_items is None else row.reviewed_items:
-            item_id = str(item["id"])
-            if item["owed"] and item["kind"] != "prohibited":
-                tally.owed[item_id] = tally.owed.get(item_id, 0) + 1
-                tally.kept[item_id] = tally.kept.get(item_id, 0) + bool(item["found"])
-            elif item["kind"] == "prohibited":
-                tally.owed["prohibited"] = tally.owed.get("prohibited", 0) + 1
-                tally.kept["prohibited"] = tally.kept.get("prohibited", 0) + (not item["found"])
+        tally_items(((i["id"], i["kind"], i["owed"], i["found"], 1) for i in effective_items(row)),
+                    tally.owed, tally.kept)
         if row.flagged:
             tally.flagged += 1
             flagged_calls.append({"linkedid": record.linkedid, "operator": record.operator, "score": score,

@@ -155,9 +155,8 @@ class PreparedTranscript:
                 self.utterances.append(UttView(index, utt.channel, utt.start, utt.end, text,
                                             _char_times(utt, text.chars)))
         # the whole call as one string each, utterances apart, for a first look and for cue patterns
-        self._lines = [u.text.pinyin for u in self.utterances]  # each utterance's pinyin, for near misses
         self._chars = "\n".join(u.text.chars for u in self.utterances)
-        self._pinyin = " | ".join(self._lines)
+        self._pinyin = " | ".join(u.text.pinyin for u in self.utterances)
         self._char_starts: list[int] = []
         self._pinyin_starts: list[int] = []
         at_c = at_p = 0

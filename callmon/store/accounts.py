@@ -16,7 +16,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from callmon.store.decisions import audit, now_us
+from callmon.store.decisions import audit
+from callmon.store.jobs import now_us
 from callmon.store.review_models import LoginFailure, User, WebSession
 
 ROLES = ("admin", "supervisor", "operator", "auditor")

@@ -8,7 +8,6 @@ application has no path that edits or deletes an audit row, and the database ref
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,16 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callmon.compliance.rescore import apply_verdict, verdict_of
+from callmon.store.jobs import now_us
 from callmon.store.models import Call, Score
+from callmon.store.review import effective_items, effective_score
 from callmon.store.review_models import AuditRecord, CalibrationSample, CalibrationVerdict, Dispute
 
 
 class DecisionError(ValueError):
     """A decision that cannot be taken as asked (the message says why, in the UI's language)."""
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def audit(session: Session, username: str, role: str, action: str, call_id: int | None = None,
@@ -42,6 +39,21 @@ def _score(session: Session, call_id: int) -> Score:
     return score
 
 
+def _open_dispute(session: Session, call_id: int, item_id: str | None = None) -> bool:
+    """Whether the call (or that item of it) has a dispute waiting for a supervisor."""
+    q = select(Dispute.id).where(Dispute.call_id == call_id, Dispute.state == "open")
+    if item_id is not None:
+        q = q.where(Dispute.item_id == item_id)
+    return session.scalars(q.limit(1)).first() is not None
+
+
+def dispute_deadline_us(score: Score, window_days: float) -> int:
+    """Until when a call's items may be disputed: ``window_days`` from its first scoring, which
+    re-judging (a grammar edit) does not move."""
+    scored_at = score.first_scored_us if score.first_scored_us is not None else score.computed_us
+    return scored_at + int(window_days * 86_400_000_000)
+
+
 def _verdicts(items: list[dict[str, Any]]) -> dict[str, str]:
     return {str(i["id"]): verdict_of(i) for i in items}
 
@@ -56,7 +68,7 @@ def review(session: Session, call_id: int, username: str, role: str, reason: str
     if not reason.strip():
         raise DecisionError("必须填写复核理由")
     row = _score(session, call_id)
-    items = [dict(i) for i in (row.reviewed_items if row.reviewed_items is not None else row.items)]
+    items = [dict(i) for i in effective_items(row)]
     if score is None and not items:
         # nothing was judged (no transcript): recomputing from no items would give full marks
         raise DecisionError("这通电话没有可复核的评分项，请直接给出分数")
@@ -66,8 +78,7 @@ def review(session: Session, call_id: int, username: str, role: str, reason: str
         raise DecisionError(f"没有这些评分项: {', '.join(unknown)}")
     if score is not None and not 0 <= score <= 100:
         raise DecisionError("分数必须在 0 到 100 之间")
-    before = {"score": row.reviewed_score if row.reviewed_score is not None else row.score,
-              "items": _verdicts(items), "state": row.review_state}
+    before = {"score": effective_score(row), "items": _verdicts(items), "state": row.review_state}
     for item_id, verdict in (changes or {}).items():
         if verdict != verdict_of(by_id[item_id]):
             try:
@@ -79,9 +90,7 @@ def review(session: Session, call_id: int, username: str, role: str, reason: str
     row.reviewed_items, row.reviewed_score = items, new_score
     row.reviewed_passed = passed if score is None else (score >= pass_mark and not vetoes)
     row.reviewed_by, row.reviewed_us = username, now_us()
-    open_disputes = session.scalars(select(Dispute.id).where(Dispute.call_id == call_id,
-                                                             Dispute.state == "open")).first()
-    row.review_state = "disputed" if open_disputes is not None else "reviewed"
+    row.review_state = "disputed" if _open_dispute(session, call_id) else "reviewed"
     action = "confirm" if _verdicts(items) == before["items"] and new_score == before["score"] else "override"
     audit(session, username, role, action, call_id, None, before,
           {"score": new_score, "items": _verdicts(items), "state": row.review_state}, reason)
@@ -99,11 +108,9 @@ def open_dispute(session: Session, call_id: int, item_id: str, username: str, op
     row = _score(session, call_id)
     if item_id not in {str(i["id"]) for i in row.items}:
         raise DecisionError(f"没有评分项 {item_id}")
-    scored_at = row.first_scored_us if row.first_scored_us is not None else row.computed_us  # not re-judging
-    if now_us() - scored_at > window_days * 86_400_000_000:
+    if now_us() > dispute_deadline_us(row, window_days):
         raise DecisionError(f"申诉期限已过（评分后 {window_days:g} 天内）")
-    if session.scalars(select(Dispute.id).where(Dispute.call_id == call_id, Dispute.item_id == item_id,
-                                                Dispute.state == "open")).first() is not None:
+    if _open_dispute(session, call_id, item_id):
         raise DecisionError("这一项已有待处理的申诉")
     dispute = Dispute(call_id=call_id, item_id=item_id, username=username, reason=reason, created_us=now_us(),
                       state="open")
@@ -129,15 +136,12 @@ def resolve_dispute(session: Session, dispute_id: int, username: str, role: str,
     session.flush()
     row = _score(session, dispute.call_id)
     if accept:
-        items = row.reviewed_items if row.reviewed_items is not None else row.items
-        item = next(i for i in items if str(i["id"]) == dispute.item_id)
+        item = next(i for i in effective_items(row) if str(i["id"]) == dispute.item_id)
         # the operator says the verdict is wrong: a kept-or-not item flips; a prohibited phrase was not said
         flipped = "missed" if verdict_of(item) == "found" else "found"
         review(session, dispute.call_id, username, role, f"申诉成立: {reason}", rescore, {dispute.item_id: flipped})
     else:
-        still_open = session.scalars(select(Dispute.id).where(Dispute.call_id == dispute.call_id,
-                                                              Dispute.state == "open")).first()
-        if still_open is None:
+        if not _open_dispute(session, dispute.call_id):
             row.review_state = "reviewed" if row.reviewed_us is not None else "unreviewed"
     return dispute
 

@@ -10,8 +10,8 @@ beside them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Boolean, Select, Text, and_, case, column, func, literal_column, select, true
@@ -58,7 +58,6 @@ class QueueFilter:
     descending: bool = True
     offset: int = 0
     limit: int = 50
-    call_ids: list[int] | None = field(default=None)
 
 
 Span = tuple[int, int] | None
@@ -181,6 +180,15 @@ def effective_items(score: Score) -> list[dict[str, Any]]:
     return list(score.reviewed_items if score.reviewed_items is not None else score.items)
 
 
+def effective_score(score: Score) -> int | None:
+    """The score that counts: a person's where they reviewed, else the automatic one."""
+    return score.score if score.reviewed_score is None else score.reviewed_score
+
+
+def effective_passed(score: Score) -> bool | None:
+    return score.passed if score.reviewed_passed is None else score.reviewed_passed
+
+
 def _verdict_columns() -> tuple[Any, ...]:
     """calls, mean score, passed, scored, within the ring limit, timed, flagged: a scorecard's sums."""
     effective = func.coalesce(Score.reviewed_score, Score.score)
@@ -245,12 +253,12 @@ def _item_tally(session: Session, where: Any) -> tuple[dict[str, int], dict[str,
         q = (select(item.c.id, item.c.kind, item.c.owed, item.c.found, func.count())
              .select_from(Score).join(Call, Call.id == Score.call_id).join(item, true()).where(where)
              .group_by(item.c.id, item.c.kind, item.c.owed, item.c.found))
-        return _tally([(i, k, o, f, int(n)) for i, k, o, f, n in session.execute(q)])
+        return tally_items([(i, k, o, f, int(n)) for i, k, o, f, n in session.execute(q)])
     if dialect == "sqlite":
         found = _sqlite_verdicts(session, where)
         if found is not None:
-            return _tally(found)
-    return _tally([(item["id"], item["kind"], item["owed"], item["found"], 1)
+            return tally_items(found)
+    return tally_items([(item["id"], item["kind"], item["owed"], item["found"], 1)
                    for items, reviewed in session.execute(select(Score.items, Score.reviewed_items)
                                                           .join(Call, Call.id == Score.call_id).where(where))
                    for item in (reviewed if reviewed is not None else items)])
@@ -275,9 +283,16 @@ def _sqlite_verdicts(session: Session, where: Any) -> list[tuple[Any, Any, Any, 
     return out
 
 
-def _tally(verdicts: list[tuple[Any, Any, Any, Any, int]]) -> tuple[dict[str, int], dict[str, int]]:
-    owed: dict[str, int] = {}
-    kept: dict[str, int] = {}
+def tally_items(verdicts: Iterable[tuple[Any, Any, Any, Any, int]], owed: dict[str, int] | None = None,
+                kept: dict[str, int] | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Per item id, from (id, kind, owed, found, calls): on how many calls it was owed and kept.
+
+    The one rule behind every per-item compliance figure (``callmon score`` and the scorecard): a
+    prohibited phrase is always owed and kept when not said; any other item counts where owed.
+    Adds into ``owed``/``kept`` when given.
+    """
+    owed = {} if owed is None else owed
+    kept = {} if kept is None else kept
     for item_id, kind, is_owed, found, n in verdicts:
         key = str(item_id)
         if kind == "prohibited":

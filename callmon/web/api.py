@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from callmon.store import accounts, decisions, review
 from callmon.store.accounts import Principal
 from callmon.store.models import Transcript
-from callmon.store.review_models import AuditRecord, Dispute
 from callmon.web import service
 from callmon.web.security import (
     CALL_VIEWERS,
@@ -35,6 +34,7 @@ from callmon.web.security import (
     visible_call,
     web_config,
 )
+from callmon.web.views import call_summary
 
 router = APIRouter(prefix="/api")
 Month = Query(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, site time zone")
@@ -115,7 +115,7 @@ def list_calls(request: Request, month: str | None = Month, flagged: bool = Fals
                              order, offset, limit, date_from, date_to)
     found = review.queue(session, f)
     tz = request.app.state.config.tz
-    items = [service.summary(call, score, tz) for score, call in found["rows"]]
+    items = [call_summary(call, score, tz) for score, call in found["rows"]]
     return masked({"items": items, "total": found["total"], "counts": found["counts"]}, masks(request, who))
 
 
@@ -174,13 +174,7 @@ def list_disputes(request: Request, state: Literal["open", "accepted", "rejected
                   who: Principal = Depends(require("supervisor", "operator", "auditor")),
                   session: Session = DB) -> dict[str, Any]:
     """Disputes (an operator sees their own)."""
-    q = select(Dispute).order_by(Dispute.created_us.desc()).limit(500)
-    if state is not None:
-        q = q.where(Dispute.state == state)
-    if who.role == "operator":
-        q = q.where(Dispute.username == who.username)
-    tz = request.app.state.config.tz
-    return masked({"items": [service.dispute_json(d, tz) for d in session.scalars(q)]}, masks(request, who))
+    return masked({"items": service.disputes(request, session, who, state)}, masks(request, who))
 
 
 @router.post("/disputes/{dispute_id}/resolve")
@@ -243,11 +237,7 @@ def audit_log(request: Request, call_id: QueryId = None, offset: int = Query(def
               who: Principal = Depends(require("admin", "supervisor", "auditor")),
               session: Session = DB) -> dict[str, Any]:
     """The audit trail, newest first (read-only: there is no route that changes it)."""
-    q = select(AuditRecord).order_by(AuditRecord.id.desc()).offset(offset).limit(200)
-    if call_id is not None:
-        q = q.where(AuditRecord.call_id == call_id)
-    tz = request.app.state.config.tz
-    return masked({"items": [service.audit_json(a, tz) for a in session.scalars(q)]}, masks(request, who))
+    return masked({"items": service.audit_trail(request, session, call_id, offset)}, masks(request, who))
 
 
 @router.get("/users")

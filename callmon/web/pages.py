@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from callmon.store import accounts, decisions, review
 from callmon.store.accounts import Principal
-from callmon.store.review_models import AuditRecord, CalibrationSample, Dispute
+from callmon.store.review_models import CalibrationSample
 from callmon.web import service
 from callmon.web.security import (
     CALL_VIEWERS,
@@ -38,7 +38,15 @@ from callmon.web.security import (
     visible_call,
     web_config,
 )
-from callmon.web.views import ACTION_NAMES, FLAG_NAMES, ITEM_NAMES, STATE_NAMES, VERDICT_NAMES, reason_zh
+from callmon.web.views import (
+    ACTION_NAMES,
+    FLAG_NAMES,
+    ITEM_NAMES,
+    STATE_NAMES,
+    VERDICT_NAMES,
+    call_summary,
+    reason_zh,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -129,7 +137,7 @@ def queue_page(request: Request, month: str | None = None, operator: str | None 
                              _day(date_from), _day(date_to))
     found = review.queue(session, f)
     tz = request.app.state.config.tz
-    rows = masked([service.summary(c, s, tz) for s, c in found["rows"]], masks(request, who))
+    rows = masked([call_summary(c, s, tz) for s, c in found["rows"]], masks(request, who))
     kept = {"month": month, "operator": operator, "reason": reason, "min_score": min_score, "max_score": max_score,
             "state": state, "sort": sort, "order": order, "flagged": flagged, "date_from": _day(date_from),
             "date_to": _day(date_to)}
@@ -188,14 +196,8 @@ def dispute_form(call_id: DbId, request: Request, item_id: str = Form(""), reaso
 def disputes_page(request: Request, state: str = "open",
                   who: Principal = Depends(require("supervisor", "operator", "auditor", page=True)),
                   session: Session = DB) -> Response:
-    q = select(Dispute).order_by(Dispute.created_us.desc()).limit(500)
-    if state in ("open", "accepted", "rejected"):
-        q = q.where(Dispute.state == state)
-    if who.role == "operator":
-        q = q.where(Dispute.username == who.username)
-    tz = request.app.state.config.tz
-    return render(request, "disputes.html", who, disputes=[service.dispute_json(d, tz) for d in session.scalars(q)],
-                  state=state)
+    found = service.disputes(request, session, who, state if state in ("open", "accepted", "rejected") else None)
+    return render(request, "disputes.html", who, disputes=found, state=state)
 
 
 @router.post("/disputes/{dispute_id}/resolve")
@@ -284,12 +286,8 @@ async def blind_form(sample_id: DbId, call_id: DbId, request: Request,
 def audit_page(request: Request, call_id: QueryId = None,
                who: Principal = Depends(require("admin", "supervisor", "auditor", page=True)),
                session: Session = DB) -> Response:
-    q = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(300)
-    if call_id is not None:
-        q = q.where(AuditRecord.call_id == call_id)
-    tz = request.app.state.config.tz
     return render(request, "audit.html", who,
-                  records=masked([service.audit_json(a, tz) for a in session.scalars(q)], masks(request, who)))
+                  records=masked(service.audit_trail(request, session, call_id, limit=300), masks(request, who)))
 
 
 @router.get("/admin/users")

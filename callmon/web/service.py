@@ -22,27 +22,16 @@ from callmon.speech.normalize import normalize_text
 from callmon.speech.recordings import RecordingMissing, locate
 from callmon.store import accounts, decisions, review
 from callmon.store.accounts import Principal
+from callmon.store.jobs import now_us
 from callmon.store.models import Call, Score, Transcript
 from callmon.store.repository import to_record
 from callmon.store.review_models import AuditRecord, CalibrationSample, CalibrationVerdict, Dispute
-from callmon.timeutil import PeriodError, since_us
-from callmon.timeutil import month_range as _month_range
+from callmon.timeutil import month_range, since_us
 from callmon.web.security import COOKIE, not_found, web_config
 from callmon.web.views import call_summary, checklist, iso, timeline, utterances
 
 T = TypeVar("T")
 __all__ = ["iso"]
-
-
-def month_range(month: str, tz: tzinfo) -> tuple[int, int]:
-    """``timeutil.month_range``, with a month the calendar cannot hold (0000-01, 9999-12) a PeriodError
-    (answered 422) rather than datetime's ValueError (a 500)."""
-    try:
-        return _month_range(month, tz)
-    except PeriodError:
-        raise
-    except (ValueError, OverflowError):
-        raise PeriodError(f"month {month!r} is out of range") from None
 
 
 def client_address(request: Request) -> str:
@@ -52,7 +41,7 @@ def client_address(request: Request) -> str:
 def sign_in(request: Request, session: Session, username: str, password: str) -> tuple[str | None, str]:
     """(token, "") on success; (None, "throttled" | "wrong user name or password") otherwise."""
     cfg = web_config(request)
-    since = decisions.now_us() - int(cfg.login_window_minutes * 60_000_000)
+    since = now_us() - int(cfg.login_window_minutes * 60_000_000)
     by_user, by_addr = accounts.failures_since(session, username, client_address(request), since)
     if by_user >= cfg.login_max_failures or by_addr >= cfg.login_max_failures * 4:
         return None, "throttled"
@@ -99,10 +88,6 @@ def queue_filter(request: Request, who: Principal, month: str | None, flagged: b
                               sort=sort, descending=order != "asc", offset=offset, limit=limit)
 
 
-def summary(call: Call, score: Score | None, tz: tzinfo) -> dict[str, Any]:
-    return call_summary(call, score, tz)
-
-
 def call_page(request: Request, session: Session, call_id: int) -> dict[str, Any]:
     tz = request.app.state.config.tz
     detail = review.call_detail(session, call_id)
@@ -125,7 +110,7 @@ def call_page(request: Request, session: Session, call_id: int) -> dict[str, Any
         "disputes": [dispute_json(d, tz) for d in detail["disputes"]],
         "audit": [audit_json(a, tz) for a in detail["audit"]],
         "dispute_deadline": None if score is None else iso(
-            score.computed_us + int(web_config(request).dispute_days * 86_400_000_000), tz),
+            decisions.dispute_deadline_us(score, web_config(request).dispute_days), tz),
     })
     return out
 
@@ -158,7 +143,7 @@ def played_recently(session: Session, username: str, call_id: int, channel: str)
     """Whether this user's playing of this recording was logged in the last ten minutes: a player
     fetches one file in many Range requests, and each listening should be one audit row, whichever
     byte the first request starts at."""
-    since = decisions.now_us() - PLAY_WINDOW_US
+    since = now_us() - PLAY_WINDOW_US
     return session.scalars(select(AuditRecord.id).where(
         AuditRecord.action == "play", AuditRecord.username == username, AuditRecord.call_id == call_id,
         AuditRecord.item_id == channel, AuditRecord.at_us >= since).limit(1)).first() is not None
@@ -181,6 +166,27 @@ def dispute_json(d: Dispute, tz: tzinfo) -> dict[str, Any]:
     return {"id": d.id, "call_id": d.call_id, "item_id": d.item_id, "by": d.username, "reason": d.reason,
             "created_at": iso(d.created_us, tz), "state": d.state, "resolved_by": d.resolved_by,
             "resolution": d.resolution, "resolved_at": iso(d.resolved_us, tz)}
+
+
+def disputes(request: Request, session: Session, who: Principal, state: str | None) -> list[dict[str, Any]]:
+    """The newest 500 disputes (in ``state`` when given); an operator sees only their own."""
+    q = select(Dispute).order_by(Dispute.created_us.desc()).limit(500)
+    if state is not None:
+        q = q.where(Dispute.state == state)
+    if who.role == "operator":
+        q = q.where(Dispute.username == who.username)
+    tz = request.app.state.config.tz
+    return [dispute_json(d, tz) for d in session.scalars(q)]
+
+
+def audit_trail(request: Request, session: Session, call_id: int | None, offset: int = 0,
+                limit: int = 200) -> list[dict[str, Any]]:
+    """The audit trail, newest first (of one call when given)."""
+    q = select(AuditRecord).order_by(AuditRecord.id.desc()).offset(offset).limit(limit)
+    if call_id is not None:
+        q = q.where(AuditRecord.call_id == call_id)
+    tz = request.app.state.config.tz
+    return [audit_json(a, tz) for a in session.scalars(q)]
 
 
 def audit_json(a: AuditRecord, tz: tzinfo) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from callmon.compliance.rescore import verdict_of
 from callmon.store.models import Call, Score
+from callmon.store.review import effective_score
 
 ITEM_NAMES = {
     "greeting": "规范问候语", "element.when": "何时", "element.where": "何地", "element.what": "何事",
@@ -61,7 +62,7 @@ def clock(us: int | None, tz: tzinfo) -> str:
 
 def call_summary(call: Call, score: Score | None, tz: tzinfo) -> dict[str, Any]:
     """One call as a list row: the API's item keys."""
-    effective = None if score is None else (score.score if score.reviewed_score is None else score.reviewed_score)
+    effective = None if score is None else effective_score(score)
     return {
         "id": call.id, "linkedid": call.linkedid, "operator": call.operator, "caller": call.caller,
         "offered_at": iso(call.offered_us, tz), "answered_at": iso(call.answered_us, tz),
@@ -72,13 +73,6 @@ def call_summary(call: Call, score: Score | None, tz: tzinfo) -> dict[str, Any]:
         "flagged": bool(score and score.flagged), "flag_reasons": [] if score is None else list(score.flag_reasons),
         "review_state": "unreviewed" if score is None else score.review_state,
     }
-
-
-def queue_row(item: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
-    out = dict(item)
-    out["answered_at"] = iso(item.pop("answered_us", None), tz)
-    out["time"] = clock(item.pop("first_event_us", None), tz)
-    return out
 
 
 def utterances(transcripts: list[Any]) -> list[dict[str, Any]]:
