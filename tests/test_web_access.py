@@ -893,3 +893,28 @@ def test_pipeline_accounts_are_argon2id(site: Site) -> None:
     assert len(hashes) == len(PASSWORDS)
     assert all(h.startswith("$argon2id$") for h in hashes)
     assert len(set(hashes)) == len(hashes)  # salted
+
+
+def test_dispute_reasons_are_masked_on_the_page_as_in_the_api(pipeline_db: str) -> None:
+    """A number an operator writes in a dispute is masked for the auditor everywhere, not only in the API."""
+    from fastapi.testclient import TestClient
+
+    from callmon.web.app import create_app
+    from tests.webapp import PASSWORDS, web_config
+
+    app = create_app(web_config(pipeline_db))
+
+    def client(name: str) -> TestClient:
+        c = TestClient(app)
+        assert c.post("/api/session", json={"username": name, "password": PASSWORDS[name]}).status_code == 200
+        return c
+
+    op = client("op1")
+    own = next(i["id"] for i in op.get("/api/calls?limit=500").json()["items"] if i["score"] is not None)
+    csrf = op.get("/api/me").json()["csrf"]
+    assert op.post(f"/api/calls/{own}/disputes", json={"item_id": "greeting", "reason": "请回电13812345678核实"},
+                   headers={"x-csrf-token": csrf}).status_code == 200
+    aud, sup = client("aud"), client("sup")
+    for page in (aud.get("/disputes").text, aud.get("/api/disputes").text):
+        assert "138****5678" in page and "13812345678" not in page
+    assert "13812345678" in sup.get("/disputes").text

@@ -197,7 +197,7 @@ def disputes_page(request: Request, state: str = "open",
                   who: Principal = Depends(require("supervisor", "operator", "auditor", page=True)),
                   session: Session = DB) -> Response:
     found = service.disputes(request, session, who, state if state in ("open", "accepted", "rejected") else None)
-    return render(request, "disputes.html", who, disputes=found, state=state)
+    return render(request, "disputes.html", who, disputes=masked(found, masks(request, who)), state=state)
 
 
 @router.post("/disputes/{dispute_id}/resolve")
