@@ -41,12 +41,11 @@ if MISSING and not IN_CI:
                 allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402  (after the skip: selenium may be absent where Chromium is)
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 WAIT = 15.0  # seconds an explicit wait may take before the step fails
@@ -67,6 +66,24 @@ def artifact_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
+
+
+def replaced(old: WebElement) -> Any:
+    """A wait condition: ``old`` (the previous page's root) is gone.  selenium's ``staleness_of``, except that
+    Chromium sometimes reports a node of a page being torn down as "does not belong to the
+    document" rather than as stale; both mean the next page has replaced it."""
+    def gone(_driver: WebDriver) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
 
 class Browser:
     """One Chromium session against one server, with the few moves the steps need."""
@@ -104,7 +121,7 @@ class Browser:
         """Click a submit button and wait until the next page (after the redirect) has loaded."""
         old = self.find("html")
         button.click()
-        self.wait().until(ec.staleness_of(old))
+        self.wait().until(replaced(old))
         self.loaded()
 
     def shot(self, name: str) -> None:
@@ -290,7 +307,7 @@ def test_supervisor_queue_evidence_and_override(make_browser: Callable[[str], Br
         biggest = max(counts, key=lambda k: counts[k])
         old = b.find("html")
         b.find_all("#reason-counts li a")[list(counts).index(biggest)].click()
-        b.wait().until(ec.staleness_of(old))
+        b.wait().until(replaced(old))
         b.loaded()
         assert len(b.find_all("#queue tbody tr a.call-link")) == counts[biggest]
 
@@ -382,7 +399,7 @@ def test_supervisor_queue_evidence_and_override(make_browser: Callable[[str], Br
         old = b.find("html")
         b.driver.execute_script("const r = document.getElementById('review-reason'); r.required = false;"
                                 "r.value = ''; document.getElementById('review-form').submit();")
-        b.wait().until(ec.staleness_of(old))
+        b.wait().until(replaced(old))
         b.loaded()
         assert b.text("main h1") == "409" and "复核理由" in b.page_error(), b.page_error()
         b.shot("refused-empty-reason")
