@@ -19,14 +19,19 @@ SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "asterisk"
 
 
 def _print_table(table: dict[str, Any]) -> None:
-    print(f"{'operator':10} {'calls':>5} {'mean':>6} {'pass%':>6} {'rings ok%':>9} {'flagged':>7}  weakest items")
-    for op in table["operators"]:
+    print(f"{'operator':10} {'calls':>6} {'mean':>6} {'pass%':>6} {'rings ok%':>9} {'flagged':>7} {'reviewed':>8} "
+          f"{'overridden':>10} {'disputed':>8}  weakest items")
+    center = table["center"]
+    for op in [*table["operators"], {"operator": "ALL", **center}]:
         weakest = sorted(((v, k) for k, v in op["items_pct"].items() if v is not None))[:3]
         shown = ", ".join(f"{k.split('.')[-1]} {v:g}%" for v, k in weakest)
         mean = "-" if op["mean_score"] is None else f"{op['mean_score']:g}"
         passed = "-" if op["pass_rate_pct"] is None else f"{op['pass_rate_pct']:g}"
         within = "-" if op["within_ring_limit_pct"] is None else f"{op['within_ring_limit_pct']:g}"
-        print(f"{op['operator']:10} {op['calls']:>5} {mean:>6} {passed:>6} {within:>9} {op['flagged']:>7}  {shown}")
+        print(f"{op['operator']:10} {op['calls']:>6} {mean:>6} {passed:>6} {within:>9} {op['flagged']:>7} "
+              f"{op['reviewed']:>8} {op['overridden']:>10} {op['disputed']:>8}  {shown}")
+    hashes = ", ".join(f"{h[:12]} ({n} calls)" for h, n in table["grammar_hashes"].items())
+    print(f"\n{table['pass_rule']}; reviewed results count where a person reviewed; grammar {hashes or '-'}")
     if table["flagged_calls"]:
         print("\nflagged calls:")
     for call in table["flagged_calls"]:

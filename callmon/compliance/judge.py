@@ -9,18 +9,18 @@ passed or failed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callmon.calls.stats import share_pct
 from callmon.compliance.checks import OPERATOR_SIDE, CheckResult, check_call
 from callmon.compliance.grammar_schema import Grammar
-from callmon.store.models import Call, Score
+from callmon.compliance.score_figures import fold
+from callmon.store.models import Score
+from callmon.store.period import iter_scored
 from callmon.store.repository import Store
-from callmon.store.review import effective_items, effective_passed, effective_score, set_flags, tally_items
+from callmon.store.review import set_flags
 
 
 def judge_call(store: Store, grammar: Grammar, call_id: int, failure: str | None = None) -> CheckResult | None:
@@ -64,54 +64,11 @@ def _save(store: Store, call_id: int, grammar_hash: str, score: int | None, pass
         set_flags(session, call_id, reasons, flagged)  # the queue filters and counts by flag kind
 
 
-@dataclass
-class _Tally:
-    calls: int = 0
-    scores: list[int] = field(default_factory=list)
-    passed: int = 0
-    within: int = 0
-    timed: int = 0
-    flagged: int = 0
-    owed: dict[str, int] = field(default_factory=dict)
-    kept: dict[str, int] = field(default_factory=dict)
-
-
 def score_table(store: Store, start_us: int | None = None, end_us: int | None = None) -> dict[str, Any]:
-    """Per operator: calls, mean score, pass rate, within-ring-limit rate, per-item compliance, flagged calls.
+    """Per operator and for the center: calls, mean score, pass rate, within-ring-limit rate,
+    per-item compliance, flagged / reviewed / overridden / disputed calls, and the flagged calls.
 
-    One query joins the scores to their calls (a month is 150,000 calls: no query per call).
+    The month is read in bulk and folded one call at a time (``store.period``, ``score_figures``).
     """
-    query = (select(Score, Call).join(Call, Call.id == Score.call_id).where(Call.outcome == "answered")
-             .order_by(Call.first_event_us, Call.linkedid))
-    if start_us is not None:
-        query = query.where(Call.first_event_us >= start_us)
-    if end_us is not None:
-        query = query.where(Call.first_event_us < end_us)
     with Session(store.engine) as session:
-        rows = session.execute(query).all()
-    per: dict[str, _Tally] = {}
-    flagged_calls = []
-    for row, record in rows:
-        tally = per.setdefault(record.operator or "?", _Tally())
-        tally.calls += 1
-        score = effective_score(row)  # a person's verdict counts
-        if score is not None:
-            tally.scores.append(score)
-            tally.passed += bool(effective_passed(row))
-        if record.within_limit is not None:
-            tally.timed += 1
-            tally.within += record.within_limit
-        tally_items(((i["id"], i["kind"], i["owed"], i["found"], 1) for i in effective_items(row)),
-                    tally.owed, tally.kept)
-        if row.flagged:
-            tally.flagged += 1
-            flagged_calls.append({"linkedid": record.linkedid, "operator": record.operator, "score": score,
-                                  "reasons": list(row.flag_reasons)})
-
-    operators = [{
-        "operator": name, "calls": t.calls,
-        "mean_score": round(sum(t.scores) / len(t.scores), 1) if t.scores else None,
-        "pass_rate_pct": share_pct(t.passed, len(t.scores)), "within_ring_limit_pct": share_pct(t.within, t.timed),
-        "flagged": t.flagged, "items_pct": {k: share_pct(t.kept[k], t.owed[k]) for k in sorted(t.owed)},
-    } for name, t in sorted(per.items())]
-    return {"operators": operators, "flagged_calls": flagged_calls}
+        return fold(iter_scored(session, start_us, end_us))

@@ -21,6 +21,7 @@ from callmon.calls.record import CallRecord, OperatorRing
 from callmon.calls.rings import RingPolicy
 from callmon.store.jobs import TRANSCRIBE
 from callmon.store.models import Call, Job, OperatorRingRow, RawEvent, Transcript
+from callmon.store.period import iter_records
 
 
 @dataclass(slots=True)
@@ -130,18 +131,10 @@ class Store:
 
     def iter_calls(self, start_us: int | None = None, end_us: int | None = None,
                    operator: str | None = None) -> Iterator[CallRecord]:
+        """The calls offered in [start, end), in time order, read in bulk (``period.iter_records``)."""
         with Session(self.engine) as session:
-            query = select(Call).options(selectinload(Call.rings_list)).order_by(
-                Call.first_event_us, Call.linkedid)
-            if start_us is not None:
-                query = query.where(Call.first_event_us >= start_us)
-            if end_us is not None:
-                query = query.where(Call.first_event_us < end_us)
-            if operator is not None:
-                rung = select(OperatorRingRow.call_id).where(OperatorRingRow.operator == operator)
-                query = query.where((Call.operator == operator) | Call.id.in_(rung))
-            for row in session.scalars(query):
-                yield to_record(row)
+            for _, rec in iter_records(session, start_us, end_us, operator):
+                yield rec
 
     def count(self) -> tuple[int, int]:
         """(calls, raw events) stored: a quick health figure."""

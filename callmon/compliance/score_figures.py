@@ -1,0 +1,124 @@
+"""Compliance figures of a set of scored calls: per operator and for the center.
+
+A pure fold over ``store.period.ScoredCall`` rows, so ``callmon score`` and the monthly export
+compute every figure with the same code.  Where a person reviewed a call their verdict counts
+(score, pass, items); the automatic one stays in the row for the exports to show beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from callmon.calls.stats import share_pct
+from callmon.store.review import tally_items
+
+PASS_MARK_NOTE = "pass: the grammar's pass mark with no veto (Changzhou: ≥ 80)"
+
+
+class Scored(Protocol):
+    """What a fold needs of one scored call (``store.period.ScoredCall``)."""
+
+    linkedid: str
+    operator: str | None
+    within_limit: bool | None
+    flagged: bool
+    flag_reasons: list[str]
+    review_state: str
+    disputed: bool
+
+    @property
+    def effective_score(self) -> int | None: ...
+    @property
+    def effective_passed(self) -> bool | None: ...
+    @property
+    def effective_items(self) -> list[dict[str, Any]]: ...
+    @property
+    def reviewed(self) -> bool: ...
+    @property
+    def overridden(self) -> bool: ...
+
+
+@dataclass
+class ScoreTally:
+    """Running sums for one operator or the center."""
+
+    calls: int = 0
+    score_sum: int = 0
+    scored: int = 0
+    passed: int = 0
+    within: int = 0
+    timed: int = 0
+    flagged: int = 0
+    reviewed: int = 0
+    overridden: int = 0
+    disputed: int = 0
+    owed: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+
+    def add(self, call: Scored) -> None:
+        self.calls += 1
+        score = call.effective_score
+        if score is not None:
+            self.scored += 1
+            self.score_sum += score
+            self.passed += bool(call.effective_passed)
+        if call.within_limit is not None:
+            self.timed += 1
+            self.within += call.within_limit
+        self.flagged += call.flagged
+        self.reviewed += call.reviewed
+        self.overridden += call.overridden
+        self.disputed += call.disputed
+        tally_items(((i["id"], i["kind"], i["owed"], i["found"], 1) for i in call.effective_items),
+                    self.owed, self.kept)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls, "scored": self.scored,
+            "mean_score": round(self.score_sum / self.scored, 1) if self.scored else None,
+            "pass_rate_pct": share_pct(self.passed, self.scored),
+            "within_ring_limit_pct": share_pct(self.within, self.timed),
+            "flagged": self.flagged, "reviewed": self.reviewed, "overridden": self.overridden,
+            "disputed": self.disputed,
+            "items_pct": {k: share_pct(self.kept[k], self.owed[k]) for k in sorted(self.owed)},
+            "items_owed": {k: self.owed[k] for k in sorted(self.owed)},
+        }
+
+
+class ScoreFold:
+    """Folds scored calls into per-operator and center figures (``add`` one call at a time, so a
+    month's items are never all in memory)."""
+
+    def __init__(self) -> None:
+        self.per: dict[str, ScoreTally] = {}
+        self.center = ScoreTally()
+        self.flagged_calls: list[dict[str, Any]] = []
+        self.grammar_hashes: dict[str, int] = {}
+
+    def add(self, call: Scored, grammar_hash: str | None = None) -> None:
+        self.per.setdefault(call.operator or "?", ScoreTally()).add(call)
+        self.center.add(call)
+        if grammar_hash is not None:
+            self.grammar_hashes[grammar_hash] = self.grammar_hashes.get(grammar_hash, 0) + 1
+        if call.flagged:
+            self.flagged_calls.append({"linkedid": call.linkedid, "operator": call.operator,
+                                       "score": call.effective_score, "reasons": list(call.flag_reasons)})
+
+    def table(self) -> dict[str, Any]:
+        return {
+            "operators": [{"operator": name, **t.figures()} for name, t in sorted(self.per.items())],
+            "center": self.center.figures(),
+            "grammar_hashes": dict(sorted(self.grammar_hashes.items())),
+            "flagged_calls": self.flagged_calls,
+            "pass_rule": PASS_MARK_NOTE,
+        }
+
+
+def fold(calls: Iterable[Any]) -> dict[str, Any]:
+    """The whole table from an iterable of ``ScoredCall``."""
+    f = ScoreFold()
+    for call in calls:
+        f.add(call, call.grammar_hash)
+    return f.table()
