@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="only calls with events since YYYY-MM-DD (site time zone)")
     add("config", cmd_config, "print the effective configuration (secrets masked)")
     from callmon.compliance import cli_check, cli_eval, cli_grammar, cli_score
+    from callmon.export import cli_export
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
     from callmon.web import cli_web
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_score.register(add)
     cli_eval.register(add)
     cli_web.register(add)
+    cli_export.register(add)
     return parser
 
 

@@ -152,6 +152,16 @@ class WebConfig:
 
 
 @dataclass
+class ExportConfig:
+    """The monthly compliance report (``callmon export``, the export timer, the web download)."""
+
+    dir: str = "exports"
+    formats: list[str] = field(default_factory=lambda: ["xlsx", "csv", "pdf"])
+    mask_numbers: bool = True  # caller numbers in the detail sheets as 138****5678
+    font: str = ""  # a CJK TrueType font for the PDF; "" = WenQuanYi Zen Hei from Debian
+
+
+@dataclass
 class LogConfig:
     level: str = "INFO"
 
@@ -168,6 +178,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
 

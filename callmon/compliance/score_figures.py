@@ -74,6 +74,15 @@ class ScoreTally:
         tally_items(((i["id"], i["kind"], i["owed"], i["found"], 1) for i in call.effective_items),
                     self.owed, self.kept)
 
+    def merge(self, other: ScoreTally) -> None:
+        for name in ("calls", "score_sum", "scored", "passed", "within", "timed", "flagged", "reviewed",
+                     "overridden", "disputed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for key, n in other.owed.items():
+            self.owed[key] = self.owed.get(key, 0) + n
+        for key, n in other.kept.items():
+            self.kept[key] = self.kept.get(key, 0) + n
+
     def figures(self) -> dict[str, Any]:
         return {
             "calls": self.calls, "scored": self.scored,
@@ -82,7 +91,7 @@ class ScoreTally:
             "within_ring_limit_pct": share_pct(self.within, self.timed),
             "flagged": self.flagged, "reviewed": self.reviewed, "overridden": self.overridden,
             "disputed": self.disputed,
-            "items_pct": {k: share_pct(self.kept[k], self.owed[k]) for k in sorted(self.owed)},
+            "items_pct": {k: share_pct(self.kept.get(k, 0), self.owed[k]) for k in sorted(self.owed)},
             "items_owed": {k: self.owed[k] for k in sorted(self.owed)},
         }
 
@@ -93,13 +102,11 @@ class ScoreFold:
 
     def __init__(self) -> None:
         self.per: dict[str, ScoreTally] = {}
-        self.center = ScoreTally()
         self.flagged_calls: list[dict[str, Any]] = []
         self.grammar_hashes: dict[str, int] = {}
 
     def add(self, call: Scored, grammar_hash: str | None = None) -> None:
         self.per.setdefault(call.operator or "?", ScoreTally()).add(call)
-        self.center.add(call)
         if grammar_hash is not None:
             self.grammar_hashes[grammar_hash] = self.grammar_hashes.get(grammar_hash, 0) + 1
         if call.flagged:
@@ -107,9 +114,12 @@ class ScoreFold:
                                        "score": call.effective_score, "reasons": list(call.flag_reasons)})
 
     def table(self) -> dict[str, Any]:
+        center = ScoreTally()  # the operators' sums: each call counted once, under its operator
+        for tally in self.per.values():
+            center.merge(tally)
         return {
             "operators": [{"operator": name, **t.figures()} for name, t in sorted(self.per.items())],
-            "center": self.center.figures(),
+            "center": center.figures(),
             "grammar_hashes": dict(sorted(self.grammar_hashes.items())),
             "flagged_calls": self.flagged_calls,
             "pass_rule": PASS_MARK_NOTE,

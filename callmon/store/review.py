@@ -233,7 +233,7 @@ def scorecard(session: Session, operator: str, start_us: int, end_us: int,
         select(*_verdict_columns()).select_from(Call).outerjoin(Score, Score.call_id == Call.id).where(where)).one())
     owed, kept = _item_tally(session, where)
     return {"operator": operator, **card,
-            "items_pct": {k: _pct(kept[k], owed[k]) for k in sorted(owed)}, "items_owed": owed}
+            "items_pct": {k: _pct(kept.get(k, 0), owed[k]) for k in sorted(owed)}, "items_owed": owed}
 
 
 def _item_tally(session: Session, where: Any) -> tuple[dict[str, int], dict[str, int]]:
@@ -294,13 +294,16 @@ def tally_items(verdicts: Iterable[tuple[Any, Any, Any, Any, int]], owed: dict[s
     owed = {} if owed is None else owed
     kept = {} if kept is None else kept
     for item_id, kind, is_owed, found, n in verdicts:
-        key = str(item_id)
         if kind == "prohibited":
-            owed[key] = owed.get(key, 0) + n
-            kept[key] = kept.get(key, 0) + (n if not found else 0)
+            kept_it = not found
         elif is_owed:
-            owed[key] = owed.get(key, 0) + n
-            kept[key] = kept.get(key, 0) + (n if found else 0)
+            kept_it = bool(found)
+        else:
+            continue
+        key = item_id if type(item_id) is str else str(item_id)
+        owed[key] = owed.get(key, 0) + n
+        if kept_it:
+            kept[key] = kept.get(key, 0) + n
     return owed, kept
 
 

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callmon.compliance.labels import FLAG_NAMES, ITEM_NAMES, STATE_NAMES, reason_zh
 from callmon.store import accounts, decisions, review
 from callmon.store.accounts import Principal
 from callmon.store.review_models import CalibrationSample
@@ -38,15 +39,7 @@ from callmon.web.security import (
     visible_call,
     web_config,
 )
-from callmon.web.views import (
-    ACTION_NAMES,
-    FLAG_NAMES,
-    ITEM_NAMES,
-    STATE_NAMES,
-    VERDICT_NAMES,
-    call_summary,
-    reason_zh,
-)
+from callmon.web.views import ACTION_NAMES, VERDICT_NAMES, call_summary
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))

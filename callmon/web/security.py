@@ -8,7 +8,6 @@ exactly like a call that does not exist, so URLs reveal nothing.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar, cast
@@ -17,6 +16,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from callmon.config import WebConfig
+from callmon.masking import mask_number, mask_text
 from callmon.store.accounts import Principal, resume_session
 from callmon.store.models import Call
 
@@ -111,26 +111,6 @@ def visible_call(session: Session, who: Principal, call_id: int) -> Call:
     if who.role == "operator" and (who.operator is None or call.operator != who.operator):
         raise not_found()
     return call
-
-
-_ID_NUMBER = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
-_PHONE = re.compile(r"(?<![0-9*])([0-9]{3})([0-9]{1,})([0-9]{4})(?![0-9])")
-
-
-def mask_text(text: str) -> str:
-    """18-digit ID numbers keep their region and last four; numbers of 8 digits or more their
-    first three and last four (138****5678)."""
-    text = _ID_NUMBER.sub(lambda m: m.group(1)[:4] + "*" * 10 + m.group(2), text)
-    return _PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
-
-
-def mask_number(number: str | None) -> str | None:
-    if not number:
-        return number
-    if len(number) <= 4:
-        return "*" * len(number)
-    return number[:3] + "*" * max(1, len(number) - 7) + number[-4:] if len(number) >= 8 else \
-        "*" * (len(number) - 2) + number[-2:]
 
 
 def masks(request: Request, who: Principal) -> bool:

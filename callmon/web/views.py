@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, tzinfo
 from typing import Any
 
+from callmon.compliance.labels import ITEM_NAMES
 from callmon.compliance.rescore import verdict_of
 from callmon.store.models import Call, Score
 from callmon.store.review import effective_score
 
-ITEM_NAMES = {
-    "greeting": "规范问候语", "element.when": "何时", "element.where": "何地", "element.what": "何事",
-    "element.who": "何人", "element.why": "何因", "element.objects": "何物", "element.outcome": "何果",
-    "element.contact": "联系方式", "situation.calming": "安抚情绪", "situation.repeat_call": "重复报警",
-    "situation.urgent_help": "紧急求助派警", "situation.consultation": "咨询与转介",
-    "situation.rude_caller": "报警人不文明", "situation.harassment": "骚扰电话", "situation.complaint": "投诉",
-    "prohibited": "禁用语（训斥、刁难）", "rings": "三声内接听",
-}
-FLAG_NAMES = {"needs_human": "需人工复核", "below_pass": "低于及格线", "veto": "一票否决", "rings": "超过响铃次数",
-              "prohibited": "使用禁用语", "other": "其他"}
 ACTION_NAMES = {"confirm": "确认", "override": "改判", "dispute": "申诉", "dispute_accepted": "采纳申诉",
                 "dispute_rejected": "驳回申诉", "play": "播放录音", "calibration_verdict": "校准评判",
                 "calibration_draw": "校准抽样", "sign_in": "登录", "user_add": "新增用户", "user_passwd": "修改密码",
                 "user_disable": "停用用户", "user_enable": "启用用户"}
-STATE_NAMES = {"unreviewed": "未复核", "reviewed": "已复核", "disputed": "申诉中"}
 VERDICT_NAMES = {"found": "符合", "missed": "未做到", "not_owed": "不适用"}
 RING_OUTCOMES = {"answered": "接听", "no_answer": "未接", "cancelled": "振铃取消", "busy": "忙",
                  "unavailable": "不可用", "unknown": "未知"}
 PROHIBITED_VERDICT_NAMES = {"found": "说了禁用语", "missed": "未发现", "not_owed": "不适用"}
-
-
-_REASON_PATTERNS = (
-    (re.compile(r"^score (\d+) below the pass mark (\d+)$"), "得分 {0}，低于及格线 {1}"),
-    (re.compile(r"^needs a human: no transcript \((.*)\)$"), "需人工复核：没有转写（{0}）"),
-    (re.compile(r"^needs a human: low-confidence transcript$"), "需人工复核：转写置信度低"),
-    (re.compile(r"^needs a human: no operator speech in the transcript$"), "需人工复核：转写中没有接警员的话"),
-    (re.compile(r"^needs a human: (.*)$"), "需人工复核：{0}"),
-    (re.compile(r"^veto: (.*)$"), "一票否决：{0}"),
-    (re.compile(r"^ring limit exceeded$"), "超过响铃次数"),
-    (re.compile(r"^prohibited phrase$"), "使用禁用语"),
-)
-
-
-def reason_zh(reason: str) -> str:
-    """A stored flag reason (English, stable for scripts) as the Chinese pages show it."""
-    for pattern, text in _REASON_PATTERNS:
-        m = pattern.match(reason)
-        if m:
-            return text.format(*m.groups())
-    return reason
 
 
 def iso(us: int | None, tz: tzinfo) -> str | None:
