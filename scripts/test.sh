@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --dev
-scripts/install-browser.sh
+scripts/install-system-deps.sh
 .venv/bin/callmon models install whisper-base
 .venv/bin/callmon models install vosk-ko
 .venv/bin/ruff check callmon tests bench scripts

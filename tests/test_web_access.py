@@ -227,6 +227,9 @@ TABLE = [
     R("POST", "/calibration/{sample_id}/calls/{call_id}", SUP, 303, body="blind_form"),
     R("GET", "/audit", AUDIT_READERS),
     R("GET", "/admin/users", ADMIN),
+    R("GET", "/exports", SUP_AUD),
+    R("GET", "/exports/{month}.{fmt}", SUP_AUD, channel="pdf"),
+    R("GET", "/exports/{month}.{fmt}", SUP_AUD, channel="zip"),
 ]
 # tested on their own below, as they end the session or start one
 SESSION_ROUTES = {("POST", "/api/session"), ("DELETE", "/api/session"), ("POST", "/logout"), ("POST", "/login")}
@@ -256,7 +259,7 @@ CASES = [pytest.param(route, role, id=f"{route.id()} as {role}") for route in TA
 def test_access_table(site: Site, route: R, role: str) -> None:
     call_id = site.call_for(role)
     values = {"call_id": call_id, "operator": site.operator_for(role), "sample_id": site.sample_id,
-              "channel": route.channel}
+              "channel": route.channel, "month": site.month, "fmt": route.channel}
     if "{dispute_id}" in route.path:
         values["dispute_id"] = site.open_dispute()
     path = route.path.format(**values) + ("?" + route.query.format(month=site.month) if route.query else "")
@@ -277,6 +280,8 @@ def test_access_table(site: Site, route: R, role: str) -> None:
         if route.range:
             assert r.headers["content-range"].startswith("bytes 0-99/"), where
             assert len(r.content) == 100, where
+        if route.path.startswith("/exports/"):
+            assert r.content[:4] == (b"%PDF" if route.channel == "pdf" else b"PK\x03\x04"), where
         if "/audio/" in route.path and not route.range:
             assert r.content[:4] == b"RIFF" and r.headers["content-type"].startswith("audio/"), where
     elif role == "anonymous" and route.api:
@@ -320,7 +325,7 @@ def test_the_table_covers_every_route(site: Site) -> None:
 def test_nothing_but_login_static_and_healthz_is_served_without_a_session(site: Site) -> None:
     """Every route of the app, anonymously, with plausible parameters: only the public ones answer 2xx."""
     values = {"call_id": site.own_call, "operator": OWN, "sample_id": site.sample_id, "channel": "operator",
-              "dispute_id": 1}
+              "dispute_id": 1, "month": site.month, "fmt": "xlsx"}
     client = anonymous(site.base)
     public = {("GET", "/login"), ("GET", "/healthz")}
     for method, template in app_routes(site):

@@ -37,7 +37,7 @@ IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 MISSING = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
 
 if MISSING and not IN_CI:
-    pytest.skip(f"no headless browser: {', '.join(MISSING)} missing (scripts/install-browser.sh installs them)",
+    pytest.skip(f"no headless browser: {', '.join(MISSING)} missing (scripts/install-system-deps.sh installs them)",
                 allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402  (after the skip: selenium may be absent where Chromium is)

@@ -7,6 +7,7 @@ ring seconds with the limit marked, and the last 12 months.
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from callmon.export.figures import HISTOGRAM_MAX_S, MonthReport
 from callmon.export.tables import operator_rows
 
 DPI = 160
+logging.getLogger("matplotlib").setLevel(logging.ERROR)  # font-weight guesses and category notes are noise
 
 
 def _font(font: Path) -> str:
@@ -35,11 +37,15 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def summary_charts(report: MonthReport, font: Path) -> list[tuple[bytes, float]]:
-    """(PNG, height in mm at 178 mm wide) for each chart."""
+def summary_charts(report: MonthReport, font: Path) -> list[tuple[str, bytes, float]]:
+    """(caption, PNG, height in mm at 178 mm wide) for each chart."""
     family = _font(font)
+    limit = report.header["ring_policy"]
     with plt.rc_context({"font.family": family, "font.size": 8, "axes.unicode_minus": False}):
-        return [(_per_operator(report), 70.0), (_histogram(report), 62.0), (_trend(report), 62.0)]
+        return [("各接警员合格率与三声内接听率", _per_operator(report), 70.0),
+                (f"振铃时长分布（虚线：{limit['limit']} 声 = {limit['limit_seconds']:g} 秒，红色为超过）",
+                 _histogram(report), 62.0),
+                ("近 12 个月趋势：三声内接听率、合格率、放弃率", _trend(report), 62.0)]
 
 
 def _per_operator(report: MonthReport) -> bytes:
@@ -80,7 +86,9 @@ def _trend(report: MonthReport) -> bytes:
     fig, ax = plt.subplots(figsize=(7.0, 2.45))
     for key, label in (("within_ring_limit_pct", "三声内接听率"), ("pass_rate_pct", "合格率"),
                        ("abandon_rate_pct", "放弃率")):
-        ax.plot(months, [float("nan") if m[key] is None else m[key] for m in report.trend], marker="o", label=label)
+        values = [float("nan") if m[key] is None else m[key] for m in report.trend]
+        ax.plot(range(len(months)), values, marker="o", label=label)
+    ax.set_xticks(range(len(months)), months)
     ax.set_ylim(0, 100)
     ax.set_ylabel("%")
     ax.set_title("近 12 个月趋势")

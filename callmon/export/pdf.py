@@ -100,13 +100,13 @@ def write_pdf(report: MonthReport, tables: Sequence[Table], meta: Sequence[tuple
     story.append(_grid(rows, [62 * mm, 14 * mm, 34 * mm, 34 * mm, 34 * mm]))
     images = charts.summary_charts(report, font)
     story += [PageBreak(), Paragraph("图表", st.h2)]
-    for png, height in images:
-        story.append(Image(io.BytesIO(png), width=178 * mm, height=height * mm))
+    for caption, png, height in images:
+        story += [Image(io.BytesIO(png), width=178 * mm, height=height * mm), Paragraph(caption, st.body)]
     center = report.scores["center"]
     for op in operator_rows(report):
         story += [PageBreak(), *_operator_page(op, center, item_ids(report), st)]
-    doc = SimpleDocTemplate("unused", pagesize=A4, initialFontName=FONT, leftMargin=16 * mm, rightMargin=16 * mm, topMargin=14 * mm,
-                            bottomMargin=14 * mm, title=f"110 接警服务质量月报 {report.month}",
+    doc = SimpleDocTemplate("unused", pagesize=A4, initialFontName=FONT, leftMargin=16 * mm, rightMargin=16 * mm,
+                            topMargin=14 * mm, bottomMargin=14 * mm, title=f"110 接警服务质量月报 {report.month}",
                             author=f"callmon {report.header['version']}", subject=report.header["site"])
     with atomic_path(path) as tmp:
         doc.filename = str(tmp)

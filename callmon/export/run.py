@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from callmon.config import Config
@@ -61,7 +61,7 @@ def base_name(site: str, month: str) -> str:
     return f"callmon-{name}-{month}"
 
 
-def export_month(engine: Engine, cfg: Config, month: str, formats: list[str], out_dir: Path,
+def export_month(engine: Engine | Connection, cfg: Config, month: str, formats: list[str], out_dir: Path,
                  site: str | None = None, mask: bool | None = None, parallel: bool = True) -> ExportResult:
     site = site or cfg.site.name
     mask = cfg.export.mask_numbers if mask is None else mask

@@ -26,7 +26,7 @@ from callmon.config import Config
 from callmon.store.accounts import Principal
 from callmon.store.db import open_store
 from callmon.timeutil import PeriodError
-from callmon.web import api, pages
+from callmon.web import api, exports, pages
 from callmon.web.security import SignInRequired, principal
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +43,7 @@ def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | Non
     app.state.grammar = grammar if grammar is not None else load_grammar(cfg.compliance.grammar)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(exports.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/api/openapi.json", include_in_schema=False)
