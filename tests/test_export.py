@@ -365,3 +365,68 @@ def test_export_timer_runs_the_previous_month_on_the_first() -> None:
                                capture_output=True, text=True, check=True, env={"TZ": "Asia/Shanghai"}).stdout
         local = re.findall(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}):\d{2} CST", shown)
         assert len(local) == 3 and all(day.endswith("-01") and at == "02:30" for day, at in local), shown
+
+
+def test_web_download_by_role_masked_and_audited(exported: Exported, tmp_path: Path) -> None:
+    import httpx
+
+    from callmon.store.review_models import AuditRecord
+    from tests.webapp import PASSWORDS, add_accounts, serve, web_config
+
+    url = copy_db(Path(exported.url.removeprefix("sqlite:///")), tmp_path / "web.db")
+    add_accounts(url)
+    cfg = web_config(url)
+    cfg.export.mask_numbers = False  # then the role decides: supervisors see numbers, auditors do not
+    with serve(cfg) as base:
+        got: dict[str, httpx.Response] = {}
+        for user in ("sup", "aud", "op1"):
+            with httpx.Client(base_url=base, timeout=120) as client:
+                r = client.post("/api/session", json={"username": user, "password": PASSWORDS[user]})
+                assert r.status_code == 200
+                page = client.get(f"/exports?month={MONTH}")
+                got[user] = client.get(f"/exports/{MONTH}.zip")
+                if user == "sup":
+                    assert page.status_code == 200 and f"/exports/{MONTH}.xlsx" in page.text
+                    xlsx = client.get(f"/exports/{MONTH}.xlsx")
+                    assert xlsx.status_code == 200
+                    assert "filename*=utf-8''callmon-" in xlsx.headers["content-disposition"]
+                    wb = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+                    rows = {r[0]: r for r in wb["汇总"].iter_rows(values_only=True) if r and r[0]}
+                    assert rows["来电总数（进入队列）"][2] == exported.stats["center"]["calls_offered"]
+                    assert client.get("/exports/2026-13.pdf").status_code == 404
+                elif user == "op1":
+                    assert page.status_code == 404
+    assert got["op1"].status_code == 404
+
+    def callers(r: httpx.Response) -> list[str]:
+        assert r.status_code == 200, r.text[:300]
+        with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+            name = next(n for n in zf.namelist() if n.endswith("-calls.csv"))
+            rows = list(csv.DictReader(io.StringIO(zf.read(name).decode("utf-8-sig"))))
+        return [row["来电号码"] for row in rows if len(row["来电号码"]) >= 8]
+
+    assert any(re.fullmatch(r"\d+", n) for n in callers(got["sup"]))
+    assert all("****" in n for n in callers(got["aud"]))
+    with Session(open_store(url)) as s:
+        audited = s.execute(select(AuditRecord.username, AuditRecord.reason)
+                            .where(AuditRecord.action == "export")).all()
+    assert ("aud", f"{MONTH} zip（号码已遮蔽）") in audited and ("sup", f"{MONTH} xlsx") in audited
+
+
+@pytest.mark.postgres
+def test_postgresql_export_equals_stats_and_score(postgres_url: str, tmp_path: Path) -> None:
+    generate_month(open_store(postgres_url), month=MONTH, calls=400, operators=4, seed=3, history_months=1,
+                   history_calls=50)
+    status, text = run("export", "--db", postgres_url, "--month", MONTH, "--out", str(tmp_path), "--format", "csv")
+    assert status == 0, text
+    stats = cli_json("stats", "--db", postgres_url, "--month", MONTH)
+    score = cli_json("score", "--db", postgres_url, "--month", MONTH)
+    prev = center(cli_json("stats", "--db", postgres_url, "--month", PREVIOUS),
+                  cli_json("score", "--db", postgres_url, "--month", PREVIOUS))
+    rows = {r[0]: r for r in csv.reader(next(tmp_path.glob("*-summary.csv")).open(encoding="utf-8-sig")) if r}
+    now = center(stats, score)
+    assert now["reviewed"] > 0
+    for key, label, kind in SUMMARY_METRICS:
+        for col, expected in ((2, now[key]), (3, prev[key])):
+            shown = rows[label][col]
+            same(None if shown == "" else float(shown) / (100 if kind == "pct" else 1), expected, kind, label)
