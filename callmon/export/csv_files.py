@@ -20,11 +20,19 @@ def cell(value: Any, kind: str) -> Any:
     return value
 
 
-def write_csv(tables: Sequence[Table], meta: Sequence[tuple[str, str]], out_dir: Path, base: str) -> list[Path]:
-    """``{base}-summary.csv`` (the report's header lines first), ``-operators``, ``-deductions``, ``-calls``."""
+def csv_path(out_dir: Path, base: str, table: Table) -> Path:
+    return out_dir / f"{base}-{PART_FILES[table.name]}.csv"
+
+
+def write_csv(tables: Sequence[Table], meta: Sequence[tuple[str, str]], out_dir: Path, base: str,
+              only: set[str] | None = None) -> list[Path]:
+    """``{base}-summary.csv`` (the report's header lines first), ``-operators``, ``-deductions``, ``-calls``
+    (``only``: those parts)."""
     written = []
     for table in tables:
-        path = out_dir / f"{base}-{PART_FILES[table.name]}.csv"
+        if only is not None and table.name not in only:
+            continue
+        path = csv_path(out_dir, base, table)
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
             if table is tables[0]:

@@ -1,8 +1,9 @@
 """``callmon export``'s work: build the month's report once, then write each requested format.
 
-With several formats the workbook (the slowest: XlsxWriter writes about 400,000 cells a second)
-is written by a forked child process while this one writes the CSV files and the PDF, so the
-two cores of a small server both work.  The web download asks for one format: no fork.
+The month's figures are computed once (``figures``).  Then two processes share the writing: a
+forked child writes the deductions (the largest part: its workbook rows and its CSV) while this
+one writes the calls, the other CSV files and the PDF; the workbook is assembled when both are
+done.  The web download runs it in one process (no fork inside a threaded server).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import re
+import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +23,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from callmon.config import Config
-from callmon.export.csv_files import write_csv
-from callmon.export.figures import MonthReport, build_report
-from callmon.export.tables import all_tables, meta_lines
+from callmon.export.csv_files import csv_path, write_csv
+from callmon.export.figures import build_report
+from callmon.export.tables import DEDUCTIONS, Table, all_tables, meta_lines
 from callmon.export.trend import shift_month
+from callmon.export.xlsx import write_rows_here, write_xlsx
 
 log = logging.getLogger(__name__)
 FORMATS = ("xlsx", "csv", "pdf")
@@ -41,6 +45,8 @@ class ExportResult:
     deductions: int = 0
     empty: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_mb: float = 0.0  # this process's peak resident memory
+    child_peak_mb: float = 0.0  # the workbook writer's, when it was forked
 
 
 def parse_formats(text: str) -> list[str]:
@@ -77,25 +83,64 @@ def export_month(engine: Engine | Connection, cfg: Config, month: str, formats: 
     result.seconds["figures"] = time.perf_counter() - started
     tables, meta = all_tables(report, mask), meta_lines(report)
     base = base_name(site, month)
-    child = None
-    if "xlsx" in formats and parallel and len(formats) > 1:
-        child = multiprocessing.get_context("fork").Process(target=_xlsx_child, args=(report, tables, meta,
-                                                                                      out_dir / f"{base}.xlsx"))
-        child.start()
-    elif "xlsx" in formats:
-        result.files.append(_timed(result, "xlsx", _write_xlsx, report, tables, meta, out_dir / f"{base}.xlsx"))
-    if "csv" in formats:
-        result.files += _timed(result, "csv", write_csv, tables, meta, out_dir, base)
-    if "pdf" in formats and font is not None:
-        from callmon.export.pdf import write_pdf
-        result.files.append(_timed(result, "pdf", write_pdf, report, tables, meta, out_dir / f"{base}.pdf", font))
-    if child is not None:
-        child.join()
-        if child.exitcode != 0:
-            raise ExportError(f"writing {out_dir / f'{base}.xlsx'} failed (exit {child.exitcode}); see the log")
-        result.files.insert(0, out_dir / f"{base}.xlsx")
+    # the second process takes the deductions (the biggest part), this one the rest and the PDF
+    theirs = {DEDUCTIONS}
+    mine = {t.name for t in tables} - theirs
+    do_csv = "csv" in formats
+
+    def child_part(jobs: list[tuple[Table, Path]], styles: dict[str, int]) -> None:
+        write_rows_here([j for j in jobs if j[0].name in theirs], styles)
+        if do_csv:
+            write_csv(tables, meta, out_dir, base, only=theirs)
+
+    def parent_part(jobs: list[tuple[Table, Path]], styles: dict[str, int]) -> None:
+        write_rows_here([j for j in jobs if j[0].name in mine], styles)
+        if do_csv:
+            _timed(result, "csv", write_csv, tables, meta, out_dir, base, mine)
+        if font is not None:
+            from callmon.export.pdf import write_pdf
+            _timed(result, "pdf", write_pdf, report, tables, meta, out_dir / f"{base}.pdf", font)
+
+    def both(jobs: list[tuple[Table, Path]], styles: dict[str, int]) -> None:
+        _two_processes(parallel, lambda: child_part(jobs, styles), lambda: parent_part(jobs, styles))
+
+    if "xlsx" in formats:
+        _timed(result, "xlsx+", write_xlsx, report, tables, meta, out_dir / f"{base}.xlsx", both)
+        result.files.append(out_dir / f"{base}.xlsx")
+    else:
+        both([], {})
+    if do_csv:
+        result.files += [csv_path(out_dir, base, t) for t in tables]
+    if font is not None:
+        result.files.append(out_dir / f"{base}.pdf")
     result.seconds["total"] = time.perf_counter() - started
+    result.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if parallel else 0.0
     return result
+
+
+def _two_processes(parallel: bool, second: Callable[[], None], first: Callable[[], None]) -> None:
+    """``second`` in a forked process while this one runs ``first`` (both when ``parallel`` is off)."""
+    if not parallel:
+        second()
+        first()
+        return
+    child = multiprocessing.get_context("fork").Process(target=_guarded, args=(second,), name="callmon-export")
+    child.start()
+    try:
+        first()
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        raise ExportError(f"the export's second process failed (exit {child.exitcode}); see the log above")
+
+
+def _guarded(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception:
+        log.exception("export: the second process failed")
+        raise
 
 
 def _timed(result: ExportResult, name: str, fn: Any, *args: Any) -> Any:
@@ -103,16 +148,3 @@ def _timed(result: ExportResult, name: str, fn: Any, *args: Any) -> Any:
     out = fn(*args)
     result.seconds[name] = time.perf_counter() - t
     return out
-
-
-def _write_xlsx(report: MonthReport, tables: Any, meta: Any, path: Path) -> Path:
-    from callmon.export.xlsx import write_xlsx
-    return write_xlsx(report, tables, meta, path)
-
-
-def _xlsx_child(report: MonthReport, tables: Any, meta: Any, path: Path) -> None:
-    try:
-        _write_xlsx(report, tables, meta, path)
-    except Exception:
-        log.exception("writing %s failed", path)
-        raise

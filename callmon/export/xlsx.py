@@ -7,6 +7,7 @@ ring seconds with the bars past the ring limit in red, and the last 12 months' t
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from xlsxwriter.worksheet import Worksheet
 
 from callmon.export.atomic import atomic_path
 from callmon.export.figures import HISTOGRAM_MAX_S, MonthReport
-from callmon.export.tables import OPERATOR_SCORES, OPERATOR_STATS, OPERATORS, SUMMARY, Table
+from callmon.export.sheet_xml import inject, sheet_members, write_rows
+from callmon.export.tables import CALLS, DEDUCTIONS, OPERATOR_SCORES, OPERATOR_STATS, OPERATORS, SUMMARY, Table
 
+DETAIL_SHEETS = (DEDUCTIONS, CALLS)  # rows written by sheet_xml, not cell by cell
 NUMBER_FORMATS = {"int": "0", "pct": "0.0%", "sec": "0.000", "score": "0.0"}
 WIDTH_SAMPLE = 400  # rows looked at to size a column (a month has 150,000)
 
@@ -52,19 +55,26 @@ def _cell_writer(ws: Worksheet, kind: str, fmt: _Formats) -> Callable[[int, int,
     return lambda r, c, v: string(r, c, str(v)) if not isinstance(v, int | float) else number(r, c, v)
 
 
-def _table(ws: Worksheet, table: Table, fmt: _Formats, first_row: int = 0, freeze: bool = True) -> int:
-    """The table at ``first_row`` with a frozen, filtered header; returns the next free row."""
+def _table(ws: Worksheet, table: Table, fmt: _Formats, first_row: int = 0, freeze: bool = True,
+           header_only: bool = False) -> int:
+    """The table at ``first_row`` with a frozen, filtered header; returns the next free row.
+
+    ``header_only``: the rows come later (``sheet_xml``); the columns carry their number format.
+    """
     ncols = len(table.columns)
     widths = [display_width(c.title) for c in table.columns]
     for row in table.rows[:WIDTH_SAMPLE]:
         for i, v in enumerate(row):
             widths[i] = max(widths[i], display_width(v))
     for i, w in enumerate(widths):
-        ws.set_column(i, i, min(60, max(8, w + 2)))
+        kind = table.columns[i].kind
+        ws.set_column(i, i, min(60, max(8, w + 2)), fmt.kinds.get(kind) if header_only else None)
     ws.write_row(first_row, 0, [c.title for c in table.columns], fmt.header)
     if freeze:
         ws.freeze_panes(first_row + 1, 1)
     ws.autofilter(first_row, 0, first_row + max(1, len(table.rows)), ncols - 1)
+    if header_only:
+        return first_row + 1 + len(table.rows)
     writers = [_cell_writer(ws, c.kind, fmt) for c in table.columns]
     mixed = {k: _cell_writer(ws, k, fmt) for k in NUMBER_FORMATS}
     r = first_row
@@ -79,27 +89,53 @@ def _table(ws: Worksheet, table: Table, fmt: _Formats, first_row: int = 0, freez
     return r + 1
 
 
-def write_xlsx(report: MonthReport, tables: Sequence[Table], meta: Sequence[tuple[str, str]], path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_urls": False,
-                                            "strings_to_formulas": False, "strings_to_numbers": False})
-        fmt = _Formats(wb)
-        sheets = {t.name: wb.add_worksheet(t.name) for t in tables}
-        summary = sheets[SUMMARY]
-        for r, (label, value) in enumerate(meta):
-            summary.write_string(r, 0, label, fmt.label)
-            summary.write_string(r, 1, value)
-        top = len(meta) + 1
-        after = _table(summary, tables[0], fmt, top, freeze=False)
-        summary.freeze_panes(1, 0)  # the title row; the figures table follows the header lines
-        trend_row, hist_row = after + 1, after + 1 + len(report.trend) + 3
-        _trend_table(summary, report, fmt, trend_row)
-        _histogram_table(summary, report, fmt, hist_row)
-        for table in tables[1:]:
-            _table(sheets[table.name], table, fmt)
-        _charts(wb, summary, report, tables, trend_row, hist_row)
-        wb.close()
+RowsWriter = Callable[[list[tuple[Table, Path]], dict[str, int]], None]
+
+
+def write_rows_here(jobs: list[tuple[Table, Path]], styles: dict[str, int]) -> None:
+    for table, path in jobs:
+        write_rows(table, styles, path)
+
+
+def write_xlsx(report: MonthReport, tables: Sequence[Table], meta: Sequence[tuple[str, str]], path: Path,
+               rows_writer: RowsWriter = write_rows_here) -> Path:
+    """The workbook at ``path``.  ``rows_writer`` writes the detail sheets' rows files (``run`` passes
+    one that does half of them in a second process)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".callmon-xlsx-", dir=path.parent) as work:
+        skeleton = Path(work) / "skeleton.xlsx"
+        styles = _skeleton(report, tables, meta, skeleton)
+        jobs = [(t, Path(work) / f"rows-{i}.xml") for i, t in enumerate(tables) if t.name in DETAIL_SHEETS]
+        rows_writer(jobs, styles)
+        members = sheet_members([t.name for t in tables])
+        with atomic_path(path) as tmp:
+            inject(skeleton, {members[t.name]: (p, len(t.rows), len(t.columns)) for t, p in jobs}, tmp)
     return path
+
+
+def _skeleton(report: MonthReport, tables: Sequence[Table], meta: Sequence[tuple[str, str]],
+              path: Path) -> dict[str, int]:
+    """Everything but the detail sheets' rows; returns the style index of each number kind."""
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_urls": False,
+                                         "strings_to_formulas": False, "strings_to_numbers": False})
+    fmt = _Formats(wb)
+    sheets = {t.name: wb.add_worksheet(t.name) for t in tables}
+    summary = sheets[SUMMARY]
+    for r, (label, value) in enumerate(meta):
+        summary.write_string(r, 0, label, fmt.label)
+        summary.write_string(r, 1, value)
+    top = len(meta) + 1
+    after = _table(summary, tables[0], fmt, top, freeze=False)
+    summary.freeze_panes(1, 0)  # the title row; the figures table follows the header lines
+    trend_row, hist_row = after + 1, after + 1 + len(report.trend) + 3
+    _trend_table(summary, report, fmt, trend_row)
+    _histogram_table(summary, report, fmt, hist_row)
+    for table in tables[1:]:
+        _table(sheets[table.name], table, fmt, header_only=table.name in DETAIL_SHEETS)
+    _charts(wb, summary, report, tables, trend_row, hist_row)
+    wb.close()
+    # set once a format is used (the detail sheets' columns use theirs)
+    return {kind: int(f.xf_index) for kind, f in fmt.kinds.items() if f.xf_index is not None}
 
 
 def _trend_table(ws: Worksheet, report: MonthReport, fmt: _Formats, row: int) -> None:
