@@ -58,23 +58,32 @@ class _Tally:
     ring_ms: list[int] = field(default_factory=list)
     within: int = 0
 
+    def merge(self, other: _Tally) -> None:
+        for name in ("offered", "answered", "abandoned", "no_answer", "limit_violations", "within"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ring_ms += other.ring_ms
 
-def operator_stats(records: Iterable[CallRecord], policy: RingPolicy) -> dict[str, Any]:
-    """Per-operator and center figures for ``callmon stats``."""
-    per: dict[str, _Tally] = {}
-    center = _Tally()
-    center_wait: list[int] = []
-    center_ring: list[int] = []  # the answering operator's ring, what the three-ring rule judges
-    incomplete = 0
-    for rec in records:
+
+@dataclass
+class StatsFold:
+    """``operator_stats`` one call at a time; two folds of consecutive spans merge into the fold of both."""
+
+    per: dict[str, _Tally] = field(default_factory=dict)
+    center: _Tally = field(default_factory=_Tally)
+    center_wait: list[int] = field(default_factory=list)
+    center_ring: list[int] = field(default_factory=list)  # the answering operator's ring: the three-ring rule
+    incomplete: int = 0
+
+    def add(self, rec: CallRecord) -> None:
         if rec.outcome == "not_offered":
-            continue
-        incomplete += rec.incomplete
+            return
+        per, center = self.per, self.center
+        self.incomplete += rec.incomplete
         center.offered += 1
         if rec.outcome == "answered":
             center.answered += 1
             if rec.wait_ms is not None:
-                center_wait.append(rec.wait_ms)
+                self.center_wait.append(rec.wait_ms)
             if rec.within_limit:
                 center.within += 1
         center.abandoned += rec.abandoned
@@ -90,25 +99,45 @@ def operator_stats(records: Iterable[CallRecord], policy: RingPolicy) -> dict[st
             tally = per.setdefault(rec.operator, _Tally(offered=1))
             tally.answered += 1
             tally.ring_ms.append(rec.ring_ms)
-            center_ring.append(rec.ring_ms)
+            self.center_ring.append(rec.ring_ms)
             tally.within += bool(rec.within_limit)
-    return {
-        "ring_policy": policy.describe(),
-        "percentile_method": "linear interpolation between closest ranks",
-        "operators": [_operator_row(name, per[name]) for name in sorted(per)],
-        "center": {
-            "calls_offered": center.offered,
-            "answered": center.answered,
-            "abandoned": center.abandoned,
-            "abandon_rate_pct": share_pct(center.abandoned, center.offered),
-            "incomplete": incomplete,
-            "within_ring_limit_pct": share_pct(center.within, center.answered),
-            "ring_seconds": _seconds(center_ring),
-            "wait_seconds": _seconds(center_wait),
-            **{f"answered_within_{t}s_pct": share_pct(sum(w < t * 1000 for w in center_wait), center.answered)
-               for t in THRESHOLDS_S},
-        },
-    }
+
+    def merge(self, later: StatsFold) -> None:
+        """Add the fold of the span after this one (lists stay in time order)."""
+        for name, tally in later.per.items():
+            self.per.setdefault(name, _Tally()).merge(tally)
+        self.center.merge(later.center)
+        self.center_wait += later.center_wait
+        self.center_ring += later.center_ring
+        self.incomplete += later.incomplete
+
+    def result(self, policy: RingPolicy) -> dict[str, Any]:
+        center, wait = self.center, self.center_wait
+        return {
+            "ring_policy": policy.describe(),
+            "percentile_method": "linear interpolation between closest ranks",
+            "operators": [_operator_row(name, self.per[name]) for name in sorted(self.per)],
+            "center": {
+                "calls_offered": center.offered,
+                "answered": center.answered,
+                "abandoned": center.abandoned,
+                "abandon_rate_pct": share_pct(center.abandoned, center.offered),
+                "incomplete": self.incomplete,
+                "within_ring_limit_pct": share_pct(center.within, center.answered),
+                "ring_seconds": _seconds(self.center_ring),
+                "wait_seconds": _seconds(wait),
+                **{f"answered_within_{t}s_pct": share_pct(sum(w < t * 1000 for w in wait), center.answered)
+                   for t in THRESHOLDS_S},
+            },
+        }
+
+
+def operator_stats(records: Iterable[CallRecord], policy: RingPolicy) -> dict[str, Any]:
+    """Per-operator and center figures for ``callmon stats``."""
+    fold = StatsFold()
+    for rec in records:
+        fold.add(rec)
+    return fold.result(policy)
 
 
 def _operator_row(name: str, t: _Tally) -> dict[str, Any]:

@@ -4,6 +4,7 @@ review UI and the exports.  Stored values stay English and stable for scripts.""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 ITEM_NAMES = {
     "greeting": "规范问候语", "element.when": "何时", "element.where": "何地", "element.what": "何事",
@@ -29,6 +30,7 @@ _REASON_PATTERNS = (
 )
 
 
+@lru_cache(maxsize=8192)  # a month repeats a few hundred distinct reasons over tens of thousands of calls
 def reason_zh(reason: str) -> str:
     """A stored flag reason (English, stable for scripts) as the Chinese pages show it."""
     for pattern, text in _REASON_PATTERNS:

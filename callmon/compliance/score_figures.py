@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from callmon.calls.stats import share_pct
-from callmon.store.review import tally_items
+from callmon.store.review import tally_item_dicts
 
 PASS_MARK_NOTE = "pass: the grammar's pass mark with no veto (Changzhou: ≥ 80)"
 
@@ -71,8 +71,7 @@ class ScoreTally:
         self.reviewed += call.reviewed
         self.overridden += call.overridden
         self.disputed += call.disputed
-        tally_items(((i["id"], i["kind"], i["owed"], i["found"], 1) for i in call.effective_items),
-                    self.owed, self.kept)
+        tally_item_dicts(call.effective_items, self.owed, self.kept)
 
     def merge(self, other: ScoreTally) -> None:
         for name in ("calls", "score_sum", "scored", "passed", "within", "timed", "flagged", "reviewed",
@@ -112,6 +111,14 @@ class ScoreFold:
         if call.flagged:
             self.flagged_calls.append({"linkedid": call.linkedid, "operator": call.operator,
                                        "score": call.effective_score, "reasons": list(call.flag_reasons)})
+
+    def merge(self, other: ScoreFold) -> None:
+        """Add another span's fold (the later one: its flagged calls go after these)."""
+        for name, tally in other.per.items():
+            self.per.setdefault(name, ScoreTally()).merge(tally)
+        self.flagged_calls += other.flagged_calls
+        for digest, n in other.grammar_hashes.items():
+            self.grammar_hashes[digest] = self.grammar_hashes.get(digest, 0) + n
 
     def table(self) -> dict[str, Any]:
         center = ScoreTally()  # the operators' sums: each call counted once, under its operator

@@ -8,6 +8,7 @@ done.  The web download runs it in one process (no fork inside a threaded server
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import re
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session
 
 from callmon.config import Config
 from callmon.export.csv_files import csv_path, write_csv
@@ -76,9 +76,19 @@ def export_month(engine: Engine | Connection, cfg: Config, month: str, formats: 
         from callmon.export.pdf import find_font  # matplotlib and ReportLab load only for a PDF
         font = find_font(cfg.export.font)
     started = time.perf_counter()
-    with Session(engine) as session:
-        report = build_report(session, month, cfg.tz, cfg.rings.policy(), site, cfg.site.timezone,
-                              details="csv" in formats or "xlsx" in formats)
+    gc_was = gc.isenabled()
+    gc.disable()  # millions of short-lived rows, no cycles among them: full collections would only rescan them
+    try:
+        return _export(engine, cfg, month, formats, out_dir, site, mask, parallel, font, started)
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _export(engine: Engine | Connection, cfg: Config, month: str, formats: list[str], out_dir: Path, site: str,
+            mask: bool, parallel: bool, font: Path | None, started: float) -> ExportResult:
+    report = build_report(engine, month, cfg.tz, cfg.rings.policy(), site, cfg.site.timezone,
+                          details="csv" in formats or "xlsx" in formats, parallel=parallel)
     result = ExportResult(month, calls=len(report.calls), deductions=len(report.deductions), empty=report.empty)
     result.seconds["figures"] = time.perf_counter() - started
     tables, meta = all_tables(report, mask), meta_lines(report)
