@@ -430,3 +430,34 @@ def test_postgresql_export_equals_stats_and_score(postgres_url: str, tmp_path: P
         for col, expected in ((2, now[key]), (3, prev[key])):
             shown = rows[label][col]
             same(None if shown == "" else float(shown) / (100 if kind == "pct" else 1), expected, kind, label)
+
+
+def test_stats_of_two_spans_merged_equal_stats_of_the_whole(exported: Exported) -> None:
+    """The export reads the month's halves in two processes and merges their folds."""
+    from callmon.calls.rings import RingPolicy
+    from callmon.calls.stats import StatsFold, operator_stats
+    from callmon.compliance.score_figures import ScoreFold
+    from callmon.store.period import iter_scored
+    from callmon.store.repository import Store
+
+    policy = RingPolicy(1000, 4000, 3, "lenient")
+    records = Store(open_store(exported.url)).calls()
+    whole = operator_stats(records, policy)
+    for cut in (0, 1, len(records) // 3, len(records) - 1, len(records)):
+        first, second = StatsFold(), StatsFold()
+        for rec in records[:cut]:
+            first.add(rec)
+        for rec in records[cut:]:
+            second.add(rec)
+        first.merge(second)
+        assert first.result(policy) == whole, cut
+    with Session(open_store(exported.url)) as s:
+        scored = list(iter_scored(s))
+    folds = ScoreFold(), ScoreFold()
+    for k, call in enumerate(scored):
+        folds[k >= len(scored) // 2].add(call, call.grammar_hash)
+    folds[0].merge(folds[1])
+    single = ScoreFold()
+    for call in scored:
+        single.add(call, call.grammar_hash)
+    assert folds[0].table() == single.table()

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
-from pypinyin.seg.simpleseg import seg as segment
-
 from callmon.speech.normalize import normalize_text
 
 __all__ = ["SpokenText", "normalize_for_match", "prepare", "to_pinyin"]
@@ -26,6 +23,16 @@ _DIGIT_SYLLABLES = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "j
 _KEEP_CHARS: Any = list
 
 
+@lru_cache(maxsize=1)
+def _pypinyin() -> tuple[Any, Any, Any]:
+    """(lazy_pinyin, Style, segment), imported on first use: pypinyin loads its phrase dictionary
+    (~0.15 s) on import, which commands that never match text need not pay."""
+    from pypinyin import Style, lazy_pinyin
+    from pypinyin.seg.simpleseg import seg
+
+    return lazy_pinyin, Style, seg
+
+
 @lru_cache(maxsize=65536)
 def normalize_for_match(text: str) -> str:
     """``normalize_text`` (the one definition of comparable text) with ASCII letters lower-cased."""
@@ -35,7 +42,8 @@ def normalize_for_match(text: str) -> str:
 @lru_cache(maxsize=65536)
 def _word_syllables(word: str) -> tuple[str, ...]:
     """pypinyin's reading of one segment (cached: a center's calls reuse a few thousand words)."""
-    return tuple(lazy_pinyin(word, style=Style.NORMAL, errors=_KEEP_CHARS))
+    lazy_pinyin, style, _ = _pypinyin()
+    return tuple(lazy_pinyin(word, style=style.NORMAL, errors=_KEEP_CHARS))
 
 
 @lru_cache(maxsize=65536)
@@ -46,9 +54,10 @@ def _syllables(text: str) -> tuple[str, ...]:
     zhou); segmenting here and caching each segment's reading gives the same syllables about
     five times faster, since words recur across calls while whole utterances rarely do.
     """
+    lazy_pinyin, style, segment = _pypinyin()
     out = [syllable for word in segment(text) for syllable in _word_syllables(word)]
     if len(out) != len(text):  # a character pypinyin split or merged: fall back to one at a time
-        out = [lazy_pinyin(ch, style=Style.NORMAL, errors=_KEEP_CHARS)[0] for ch in text]
+        out = [lazy_pinyin(ch, style=style.NORMAL, errors=_KEEP_CHARS)[0] for ch in text]
     result = list(out)
     i = 0
     while i < len(text):

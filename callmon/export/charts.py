@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
 from matplotlib import font_manager
-from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from callmon.export.figures import HISTOGRAM_MAX_S, MonthReport
@@ -32,8 +29,7 @@ def _font(font: Path) -> str:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=DPI)  # Agg; no pyplot, no display, no global figure state
     return buf.getvalue()
 
 
@@ -41,7 +37,7 @@ def summary_charts(report: MonthReport, font: Path) -> list[tuple[str, bytes, fl
     """(caption, PNG, height in mm at 178 mm wide) for each chart."""
     family = _font(font)
     limit = report.header["ring_policy"]
-    with plt.rc_context({"font.family": family, "font.size": 8, "axes.unicode_minus": False}):
+    with matplotlib.rc_context({"font.family": family, "font.size": 8, "axes.unicode_minus": False}):
         return [("各接警员合格率与三声内接听率", _per_operator(report), 70.0),
                 (f"振铃时长分布（虚线：{limit['limit']} 声 = {limit['limit_seconds']:g} 秒，红色为超过）",
                  _histogram(report), 62.0),
@@ -50,7 +46,8 @@ def summary_charts(report: MonthReport, font: Path) -> list[tuple[str, bytes, fl
 
 def _per_operator(report: MonthReport) -> bytes:
     rows = operator_rows(report)
-    fig, ax = plt.subplots(figsize=(7.0, 2.75))
+    fig = Figure(figsize=(7.0, 2.75))
+    ax = fig.subplots()
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], [r.get("pass_rate_pct") or 0 for r in rows], 0.4, label="合格率", color="#4F81BD")
     ax.bar([x + 0.2 for x in xs], [r.get("within_ring_limit_pct") or 0 for r in rows], 0.4, label="三声内接听率",
@@ -67,7 +64,8 @@ def _per_operator(report: MonthReport) -> bytes:
 def _histogram(report: MonthReport) -> bytes:
     policy: dict[str, Any] = report.header["ring_policy"]
     limit_s = float(policy["limit_seconds"])
-    fig, ax = plt.subplots(figsize=(7.0, 2.45))
+    fig = Figure(figsize=(7.0, 2.45))
+    ax = fig.subplots()
     counts = report.ring_histogram
     ax.bar(range(len(counts)), counts, 0.85, align="edge",
            color=["#C0504D" if s >= limit_s else "#4F81BD" for s in range(len(counts))])
@@ -83,7 +81,8 @@ def _histogram(report: MonthReport) -> bytes:
 
 def _trend(report: MonthReport) -> bytes:
     months = [m["month"] for m in report.trend]
-    fig, ax = plt.subplots(figsize=(7.0, 2.45))
+    fig = Figure(figsize=(7.0, 2.45))
+    ax = fig.subplots()
     for key, label in (("within_ring_limit_pct", "三声内接听率"), ("pass_rate_pct", "合格率"),
                        ("abandon_rate_pct", "放弃率")):
         values = [float("nan") if m[key] is None else m[key] for m in report.trend]

@@ -9,6 +9,7 @@ so the report and the command line cannot disagree.  The month is read once, in 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, tzinfo
 from operator import attrgetter
@@ -142,9 +143,10 @@ def _scan_in_child(bind: Engine, start: int, end: int, tz: tzinfo, details: bool
 
 
 def _scan_month(bind: Engine | Connection, start: int, end: int, tz: tzinfo, details: bool,
-                parallel: bool) -> _Part:
+                parallel: bool, meanwhile: Callable[[], Any]) -> tuple[_Part, Any]:
     """The month's calls in two halves, the second in a forked process when ``parallel`` (and
-    ``bind`` is an engine it can reconnect with), merged in time order."""
+    ``bind`` is an engine it can reconnect with), merged in time order; and ``meanwhile()``,
+    run here while the other process finishes."""
     mid = start + (end - start) // 2
     if parallel and isinstance(bind, Engine):
         ctx = multiprocessing.get_context("fork")
@@ -153,6 +155,7 @@ def _scan_month(bind: Engine | Connection, start: int, end: int, tz: tzinfo, det
         child.start()
         send.close()
         first = _scan(bind, start, mid, tz, details)
+        also = meanwhile()
         try:
             stats, histogram, fold, rows, deductions = receive.recv()
         except EOFError:
@@ -162,12 +165,13 @@ def _scan_month(bind: Engine | Connection, start: int, end: int, tz: tzinfo, det
         second = _Part(stats, [CallRow(*r) for r in rows], histogram, fold, [Deduction(*d) for d in deductions])
     else:
         first, second = _scan(bind, start, mid, tz, details), _scan(bind, mid, end, tz, details)
+        also = meanwhile()
     first.stats.merge(second.stats)
     first.rows += second.rows
     first.histogram = [a + b for a, b in zip(first.histogram, second.histogram, strict=True)]
     first.fold.merge(second.fold)
     first.deductions += second.deductions
-    return first
+    return first, also
 
 
 def build_report(bind: Engine | Connection, month: str, tz: tzinfo, policy: RingPolicy, site: str,
@@ -175,17 +179,21 @@ def build_report(bind: Engine | Connection, month: str, tz: tzinfo, policy: Ring
     """The month's report; ``details=False`` leaves out the per-call and per-deduction lines;
     ``parallel``: read the second half of the month in a forked process."""
     start, end = month_range(month, tz)
-    part = _scan_month(bind, start, end, tz, details, parallel)
+    prev = shift_month(month, -1)
+
+    def previous_and_trend() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        p_start, p_end = month_range(prev, tz)
+        with Session(bind) as session:
+            previous_stats = operator_stats((r for _, r in iter_records(session, p_start, p_end)), policy)
+            p_fold = ScoreFold()
+            for scored in iter_scored(session, p_start, p_end):
+                p_fold.add(scored)
+            return previous_stats, p_fold.table(), month_trend(session, month, tz, 12)
+
+    part, (previous_stats, previous_scores, trend) = _scan_month(bind, start, end, tz, details, parallel,
+                                                                 previous_and_trend)
     stats = part.stats.result(policy)
     scores = part.fold.table()
-    prev = shift_month(month, -1)
-    p_start, p_end = month_range(prev, tz)
-    with Session(bind) as session:
-        previous_stats = operator_stats((r for _, r in iter_records(session, p_start, p_end)), policy)
-        p_fold = ScoreFold()
-        for scored in iter_scored(session, p_start, p_end):
-            p_fold.add(scored)
-        trend = month_trend(session, month, tz, 12)
     header = {
         "month": month, "site": site, "timezone": timezone,
         "period": f"{local_time(start, tz)[:10]} 00:00:00 – {local_time(end - 1, tz)[:10]} 23:59:59 ({timezone})",
@@ -193,7 +201,7 @@ def build_report(bind: Engine | Connection, month: str, tz: tzinfo, policy: Ring
         "generated": datetime.now(tz).strftime("%Y-%m-%d %H:%M:%S %z"),
         "ring_policy": policy.describe(), "previous_month": prev,
     }
-    return MonthReport(month, header, stats, scores, previous_stats, p_fold.table(), trend, part.histogram,
+    return MonthReport(month, header, stats, scores, previous_stats, previous_scores, trend, part.histogram,
                        part.rows, part.deductions)
 
 
