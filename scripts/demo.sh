@@ -10,3 +10,8 @@ mkdir -p var
 rm -f var/demo.db var/demo.db-wal var/demo.db-shm
 .venv/bin/callmon models install whisper-base
 .venv/bin/callmon demo --db "sqlite:///$(pwd)/var/demo.db"
+# The monthly report of the sample's month (its calls were captured on 2026-11-22, Beijing time);
+# the PDF needs the CJK font that scripts/install-system-deps.sh installs.
+formats=xlsx,csv
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] && formats=xlsx,csv,pdf
+.venv/bin/callmon export --db "sqlite:///$(pwd)/var/demo.db" --month 2026-11 --format "$formats" --out var/exports

@@ -461,3 +461,19 @@ def test_stats_of_two_spans_merged_equal_stats_of_the_whole(exported: Exported) 
     for call in scored:
         single.add(call, call.grammar_hash)
     assert folds[0].table() == single.table()
+
+
+def test_markup_and_formulas_in_text_are_inert(exported: Exported, tmp_path: Path) -> None:
+    """A site or operator name with markup characters prints as written in the PDF; text a
+    spreadsheet would evaluate (=, +, -, @) is prefixed with an apostrophe in the CSV."""
+    from callmon.export.csv_files import cell
+
+    assert cell("=HYPERLINK(\"x\")", "text") == "'=HYPERLINK(\"x\")" and cell("-3", "text") == "'-3"
+    assert cell(-3, "int") == -3 and cell("你好", "text") == "你好"
+    status, text = run("export", "--db", exported.url, "--month", MONTH, "--out", str(tmp_path), "--format", "pdf",
+                       "--site", "常州 & <测试>")
+    assert status == 0, text
+    if not POPPLER:
+        shown = subprocess.run(["pdftotext", str(next(tmp_path.glob("*.pdf"))), "-"], capture_output=True,
+                               text=True, check=True).stdout
+        assert "常州 & <测试>" in shown

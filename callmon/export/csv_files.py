@@ -10,13 +10,21 @@ from typing import Any
 from callmon.export.atomic import atomic_path
 from callmon.export.tables import PART_FILES, Table
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def cell(value: Any, kind: str) -> Any:
-    """A value as the CSV shows it: booleans as 是/否, nothing as an empty field, numbers as they are."""
+    """A value as the CSV shows it: booleans as 是/否, nothing as an empty field, numbers as they are.
+
+    Text that a spreadsheet would take for a formula (transcribed speech can begin with anything)
+    gets a leading apostrophe, as OWASP advises against CSV injection.
+    """
     if value is None:
         return ""
     if kind == "bool" or isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
 
 

@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -89,8 +90,8 @@ def write_pdf(report: MonthReport, tables: Sequence[Table], meta: Sequence[tuple
               font: Path) -> Path:
     _register(font)
     st = _Styles()
-    story: list[Any] = [Paragraph(f"110 接警服务质量月报　{report.month}　{report.header['site']}", st.title)]
-    story.append(_grid([[Paragraph(k, st.cell), Paragraph(v, st.cell)] for k, v in meta[1:]],
+    story: list[Any] = [Paragraph(escape(f"110 接警服务质量月报　{report.month}　{report.header['site']}"), st.title)]
+    story.append(_grid([[Paragraph(escape(k), st.cell), Paragraph(escape(v), st.cell)] for k, v in meta[1:]],
                        [38 * mm, 140 * mm], header=False))
     summary = tables[0]
     story += [Paragraph("汇总", st.h2)]
@@ -115,7 +116,7 @@ def write_pdf(report: MonthReport, tables: Sequence[Table], meta: Sequence[tuple
 
 
 def _operator_page(op: dict[str, Any], center: dict[str, Any], items: list[str], st: _Styles) -> list[Any]:
-    out: list[Any] = [Paragraph(f"接警员 {op['operator']}", st.title)]
+    out: list[Any] = [Paragraph(escape(f"接警员 {op['operator']}"), st.title)]
     figures = [["指标", "本人"]]
     figures += [[label, show(op.get(key), kind)] for key, label, kind in OPERATOR_STATS + OPERATOR_SCORES]
     out.append(_grid(figures, [70 * mm, 30 * mm]))
