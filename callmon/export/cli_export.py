@@ -32,7 +32,7 @@ def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
         f"{result.calls} calls, {result.deductions} deductions"
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items() if k != "total")
     memory = f"peak memory {result.peak_mb:.0f} MB" + (
-        f" + {result.child_peak_mb:.0f} MB (workbook writer)" if result.child_peak_mb else "")
+        f" + {result.child_peak_mb:.0f} MB (second process)" if result.child_peak_mb else "")
     print(f"{month}: {note}; {result.seconds['total']:.1f} s ({steps}); {memory}")
     for path in result.files:
         print(f"  {path}")
