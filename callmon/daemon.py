@@ -21,6 +21,7 @@ from typing import Any
 from callmon.calls.events import CallEvent, make_event
 from callmon.calls.tracker import CallTracker, linkedids_of
 from callmon.config import Config
+from callmon.ops.systemd import Notifier
 from callmon.pipeline import CallPipeline, now_us
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
 from callmon.sources.ami_protocol import Message
@@ -46,6 +47,8 @@ class Daemon:
         self.stop = asyncio.Event()
         self.connected = False
         self.sessions = 0
+        self.notifier = Notifier()
+        self.beat = time.monotonic()  # the consumer's last turn: the loop is alive while it moves
         self._handlers: dict[str, Callable[[Any, int], None]] = {
             "event": self.pipeline.feed, "gap": self._gap, "snapshot": self._snapshot}
 
@@ -74,11 +77,16 @@ class Daemon:
         stopper = asyncio.create_task(self.stop.wait())
         web = web_server(self.cfg, self.store.engine)  # the review UI, when [web] enabled
         web_task = asyncio.create_task(web.serve()) if web is not None else None
+        # the store is open and the AMI loop (login or its retries) has started: ready
+        self.notifier.ready(self.status_line())
+        keeper = asyncio.create_task(self._keep_alive())
         try:
             done, _ = await asyncio.wait({reader, stopper, consumer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # re-raise AmiAuthError or a store failure
         finally:
+            self.notifier.stopping()
+            keeper.cancel()
             reader.cancel()
             stopper.cancel()
             if web is not None and web_task is not None:
@@ -93,6 +101,27 @@ class Daemon:
             log.info("stopped: %d events, %d calls stored this run", self.pipeline.events_seen,
                      self.pipeline.calls_done)
         return 0
+
+    def status_line(self) -> str:
+        ami = self.cfg.ami
+        state = f"AMI connected to {ami.host}:{ami.port}" if self.connected else "AMI not connected"
+        return (f"{state}; {self.pipeline.tracker.in_progress} call(s) in progress; "
+                f"{self.pipeline.calls_done} stored this run; write backlog {self.pipeline.backlog} event(s)")
+
+    async def _keep_alive(self) -> None:
+        """WATCHDOG=1 at half the watchdog interval, only while the consumer keeps turning (it wakes at
+        least every flush interval), and the STATUS line when it changed."""
+        interval = min(5.0, self.notifier.watchdog_seconds / 2) if self.notifier.watchdog_seconds else 5.0
+        stale_after = max(3 * self.cfg.store.flush_seconds, interval * 2, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - self.beat <= stale_after:
+                if self.notifier.watchdog_seconds:
+                    self.notifier.watchdog()
+            else:
+                log.warning("event consumer stalled for %.0f s: not telling systemd we are alive",
+                            time.monotonic() - self.beat)
+            self.notifier.status(self.status_line())
 
     def _restore(self) -> int:
         """Calls with stored events but no record: in progress when we last stopped."""
@@ -115,6 +144,7 @@ class Daemon:
         flush_every = self.cfg.store.flush_seconds
         last_flush = last_sweep = time.monotonic()
         while True:
+            self.beat = time.monotonic()
             try:
                 kind, payload, at_us = await asyncio.wait_for(self.queue.get(), timeout=flush_every)
                 if kind == "stop":

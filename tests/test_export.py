@@ -367,20 +367,6 @@ def test_export_timer_runs_the_previous_month_on_the_first() -> None:
         assert len(local) == 3 and all(day.endswith("-01") and at == "02:30" for day, at in local), shown
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
-def test_export_units_verify(tmp_path: Path) -> None:
-    """``systemd-analyze verify`` on the two units, with ExecStart pointing at this checkout's callmon."""
-    import sys
-
-    root = Path(__file__).resolve().parents[1] / "systemd"
-    callmon = Path(sys.executable).with_name("callmon")
-    for name in ("callmon-export.service", "callmon-export.timer"):
-        text = (root / name).read_text().replace("/opt/callmon/.venv/bin/callmon", str(callmon))
-        (tmp_path / name).write_text(text)
-    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "callmon-export.timer"),
-                           str(tmp_path / "callmon-export.service")], capture_output=True, text=True)
-    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
-
 
 def test_web_download_by_role_masked_and_audited(exported: Exported, tmp_path: Path) -> None:
     import httpx

@@ -1,0 +1,1 @@
+"""Running callmon as a service: systemd readiness, watchdog and status."""
