@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("config", cmd_config, "print the effective configuration (secrets masked)")
     from callmon.compliance import cli_check, cli_eval, cli_grammar, cli_score
     from callmon.export import cli_export
+    from callmon.ops import cli_status
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
     from callmon.web import cli_web
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_eval.register(add)
     cli_web.register(add)
     cli_export.register(add)
+    cli_status.register(add)
     return parser
 
 
@@ -193,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "db", None):
             cfg.database.url = args.db
         register_secret(cfg.ami.secret.reveal())
+        register_secret(cfg.http.metrics_token.reveal())
         setup_logging(args.log_level or cfg.log.level)
         return int(args.func(cfg, args))
     except ConfigError as exc:

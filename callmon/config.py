@@ -152,6 +152,17 @@ class WebConfig:
 
 
 @dataclass
+class HttpConfig:
+    """``callmon run``'s HTTP address: /healthz, /readyz, /metrics, and the review UI when [web] enabled."""
+
+    host: str = "127.0.0.1"
+    port: int = 8110
+    metrics_token: Secret = field(default_factory=lambda: Secret(""))  # Bearer token for /metrics; "" = off
+    metrics_token_file: str = ""
+    ready_max_backlog: int = 500  # transcription jobs waiting above which /readyz says not ready
+
+
+@dataclass
 class ExportConfig:
     """The monthly compliance report (``callmon export``, the export timer, the web download)."""
 
@@ -178,6 +189,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
@@ -319,6 +331,12 @@ def _finish(cfg: Config, env: dict[str, str]) -> None:
             cfg.ami.secret = Secret(Path(cfg.ami.secret_file).read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise ConfigError(f"{cfg.ami.secret_file}: cannot read the AMI secret file: {exc.strerror}") from None
+    if cfg.http.metrics_token_file and not cfg.http.metrics_token:
+        try:
+            cfg.http.metrics_token = Secret(Path(cfg.http.metrics_token_file).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"{cfg.http.metrics_token_file}: cannot read the metrics token file: "
+                              f"{exc.strerror}") from None
     try:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):

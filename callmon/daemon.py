@@ -26,7 +26,7 @@ from callmon.pipeline import CallPipeline, now_us
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
 from callmon.sources.ami_protocol import Message
 from callmon.store.repository import Store
-from callmon.web.embedded import web_server
+from callmon.web.embedded import http_server
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,49 @@ class Daemon:
         self.connected = False
         self.sessions = 0
         self.notifier = Notifier()
+        self.events_received = 0
+        self.last_event_at: float | None = None
         self.beat = time.monotonic()  # the consumer's last turn: the loop is alive while it moves
         self._handlers: dict[str, Callable[[Any, int], None]] = {
             "event": self.pipeline.feed, "gap": self._gap, "snapshot": self._snapshot}
 
     def _on_event(self, message: Message, received_us: int) -> None:
+        self.events_received += 1
+        self.last_event_at = time.monotonic()
         self.queue.put_nowait(("event", message, received_us))
+
+    # what /readyz and /metrics read (ops.health.DaemonState)
+    @property
+    def ami_connected(self) -> bool:
+        return self.connected
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.sessions - 1)
+
+    @property
+    def calls_in_progress(self) -> int:
+        return self.pipeline.tracker.in_progress
+
+    @property
+    def calls_finished(self) -> int:
+        return self.pipeline.calls_done
+
+    @property
+    def calls_incomplete(self) -> int:
+        return self.pipeline.calls_incomplete
+
+    @property
+    def ring_limit_violations(self) -> dict[str, int]:
+        return dict(self.pipeline.ring_limit_violations)
+
+    @property
+    def last_event_age(self) -> float | None:
+        return None if self.last_event_at is None else time.monotonic() - self.last_event_at
+
+    @property
+    def write_backlog(self) -> int:
+        return self.pipeline.backlog
 
     def _apply(self, kind: str, payload: Any, at_us: int) -> None:
         self._handlers[kind](payload, at_us)
@@ -75,8 +112,8 @@ class Daemon:
         consumer = asyncio.create_task(self._consume())
         reader = asyncio.create_task(self._connection_loop())
         stopper = asyncio.create_task(self.stop.wait())
-        web = web_server(self.cfg, self.store.engine)  # the review UI, when [web] enabled
-        web_task = asyncio.create_task(web.serve()) if web is not None else None
+        web = http_server(self.cfg, self.store.engine, self)  # health, metrics; the review UI when enabled
+        web_task = asyncio.create_task(self._serve_http(web))
         # the store is open and the AMI loop (login or its retries) has started: ready
         self.notifier.ready(self.status_line())
         keeper = asyncio.create_task(self._keep_alive())
@@ -89,9 +126,8 @@ class Daemon:
             keeper.cancel()
             reader.cancel()
             stopper.cancel()
-            if web is not None and web_task is not None:
-                web.should_exit = True
-                await asyncio.gather(web_task, return_exceptions=True)
+            web.should_exit = True
+            await asyncio.gather(web_task, return_exceptions=True)
             await asyncio.gather(reader, return_exceptions=True)
             self.stop.set()
             self.queue.put_nowait(("stop", None, 0))  # after every event already received
@@ -101,6 +137,14 @@ class Daemon:
             log.info("stopped: %d events, %d calls stored this run", self.pipeline.events_seen,
                      self.pipeline.calls_done)
         return 0
+
+    async def _serve_http(self, server: Any) -> None:
+        """The HTTP server; if it cannot start (the port is taken) the daemon goes on without it."""
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn's way of saying it could not bind
+            log.error("HTTP server could not start on %s:%d: /healthz, /readyz and /metrics are unavailable",
+                      self.cfg.http.host, self.cfg.http.port)
 
     def status_line(self) -> str:
         ami = self.cfg.ami

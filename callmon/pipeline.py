@@ -60,6 +60,8 @@ class CallPipeline:
         self.events_without_call = 0
         self.errors = 0
         self.calls_done = 0
+        self.calls_incomplete = 0
+        self.ring_limit_violations: dict[str, int] = {}
         self.last_event_us = 0
 
     @property
@@ -140,6 +142,11 @@ class CallPipeline:
         self._events = []
         self._calls = {}
         self.calls_done += len(calls)
+        for record in calls:  # what /metrics reports for this run
+            self.calls_incomplete += record.incomplete
+            for ring in record.operators_rung:
+                if ring.within_limit is False:
+                    self.ring_limit_violations[ring.operator] = self.ring_limit_violations.get(ring.operator, 0) + 1
         if self.on_call is not None:
             for record in calls:
                 self.on_call(record)

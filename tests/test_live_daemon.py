@@ -26,8 +26,14 @@ from tests.fakeami import FakeAmiServer, event_frames
 MIXED = ASTERISK / "ami-capture-mixed-session-autofill-no.raw"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Daemon:
-    """A ``callmon run`` subprocess with its stderr in a file."""
+    """A ``callmon run`` subprocess with its stderr in a file (its HTTP server on a free port)."""
 
     def __init__(self, port: int, db_url: str, tmp_path: Path, secret: str = "monitor110", **extra: str) -> None:
         self.log = tmp_path / f"daemon-{port}.log"
@@ -36,8 +42,9 @@ class Daemon:
             "CALLMON_DATABASE_URL": db_url, "CALLMON_AMI_HOST": "127.0.0.1", "CALLMON_AMI_PORT": str(port),
             "CALLMON_AMI_USERNAME": "monitor", "CALLMON_AMI_SECRET": secret,
             "CALLMON_AMI_RECONNECT_MIN": "0.2", "CALLMON_AMI_RECONNECT_MAX": "1",
-            "CALLMON_STORE_FLUSH_SECONDS": "0.1", **extra,
+            "CALLMON_STORE_FLUSH_SECONDS": "0.1", "CALLMON_HTTP_PORT": str(_free_port()), **extra,
         })
+        self.http_port = int(env["CALLMON_HTTP_PORT"])
         self.proc = subprocess.Popen([sys.executable, "-m", "callmon", "run"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
 
@@ -255,7 +262,7 @@ def test_run_serves_the_review_ui_when_enabled(tmp_path: Path, run_daemon: Calla
     db_url = f"sqlite:///{tmp_path}/web.db"
     port = free_port()
     with FakeAmiServer(ASTERISK / "ami-capture-ring07-noncompliant.raw") as server:
-        daemon = run_daemon(server.port, db_url, CALLMON_WEB_ENABLED="true", CALLMON_WEB_PORT=str(port))
+        daemon = run_daemon(server.port, db_url, CALLMON_WEB_ENABLED="true", CALLMON_HTTP_PORT=str(port))
         store = stored(db_url)
         wait_until(lambda: store.count()[0] == 1, what="the call stored")
 

@@ -232,6 +232,7 @@ TABLE = [
     R("GET", "/exports/{month}.{fmt}", SUP_AUD, channel="zip"),
 ]
 # tested on their own below, as they end the session or start one
+OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}  # callmon/ops/health.py, tested there and above
 SESSION_ROUTES = {("POST", "/api/session"), ("DELETE", "/api/session"), ("POST", "/logout"), ("POST", "/login")}
 
 
@@ -316,7 +317,7 @@ def app_routes(site: Site) -> list[tuple[str, str]]:
 
 def test_the_table_covers_every_route(site: Site) -> None:
     """A route added later without a row here (and so without an access decision) fails this test."""
-    served = {(m, p) for m, p in app_routes(site) if m != "HEAD" and p != "/healthz"}
+    served = {(m, p) for m, p in app_routes(site) if m != "HEAD" and p not in OPS_ROUTES}
     in_table = {(r.method, r.path) for r in TABLE} | SESSION_ROUTES
     assert served - in_table == set(), "routes without an access-table row"
     assert in_table - served == set(), "table rows for routes that do not exist"
@@ -327,12 +328,14 @@ def test_nothing_but_login_static_and_healthz_is_served_without_a_session(site: 
     values = {"call_id": site.own_call, "operator": OWN, "sample_id": site.sample_id, "channel": "operator",
               "dispute_id": 1, "month": site.month, "fmt": "xlsx"}
     client = anonymous(site.base)
-    public = {("GET", "/login"), ("GET", "/healthz")}
+    public = {("GET", "/login"), ("GET", "/healthz"), ("GET", "/readyz")}
     for method, template in app_routes(site):
         path = template.format(**values)
         r = client.request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
         if (method, template) in public or (method, template) == ("HEAD", "/login"):
             assert r.status_code == 200, path
+        elif (method, template) == ("GET", "/metrics"):
+            assert r.status_code == 404 and b"callmon_" not in r.content  # off without [http] metrics_token
         elif (method, template) in (("POST", "/api/session"), ("POST", "/login")):
             assert r.status_code in (401, 403, 422), (method, path, r.status_code)  # sign-in itself: no data
         elif path.startswith("/api/"):
@@ -342,6 +345,9 @@ def test_nothing_but_login_static_and_healthz_is_served_without_a_session(site: 
     assert client.get("/static/app.css").status_code == 200
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/healthz").json() == {"status": "ok"}
+    # yes/no per check and nothing else: no host, no counts, no versions
+    assert client.get("/readyz").json() == {"ready": True, "checks": {"ami": True, "database": True,
+                                                                      "backlog": True}}
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from callmon import __version__
 from callmon.compliance.grammar import load_grammar
 from callmon.compliance.grammar_schema import Grammar
 from callmon.config import Config
+from callmon.ops.health import DaemonState, ops_router
 from callmon.store.accounts import Principal
 from callmon.store.db import open_store
 from callmon.timeutil import PeriodError
@@ -34,7 +35,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
-def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | None = None) -> FastAPI:
+def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | None = None,
+               state: DaemonState | None = None) -> FastAPI:
+    """The review UI and its API, with /healthz, /readyz and /metrics (``state``: the daemon's, when
+    ``callmon run`` serves it)."""
     # the schema is served below, to signed-in users only (FastAPI's own route would need no session)
     app = FastAPI(title="callmon", version=__version__, openapi_url=None, docs_url=None,
                   redoc_url=None, description="110 call-handling review: calls, verdicts, reviews, disputes.")
@@ -44,15 +48,12 @@ def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | Non
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(exports.router)
+    app.include_router(ops_router(cfg, app.state.engine, state))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi_schema(who: Principal = Depends(principal)) -> dict[str, Any]:
         return app.openapi()
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:

@@ -1,4 +1,5 @@
-"""The review UI inside ``callmon run`` ([web] enabled = true): one uvicorn server on the daemon's loop.
+"""``callmon run``'s HTTP server on ``[http]`` host:port: /healthz, /readyz, /metrics, and the review
+UI too when ``[web] enabled = true``.  One uvicorn server on the daemon's loop.
 
 The daemon owns the signals (SIGTERM ends it cleanly), so the embedded server installs none of
 its own and is stopped by the daemon after the in-flight events are stored.
@@ -10,9 +11,11 @@ import contextlib
 from collections.abc import Iterator
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from callmon.config import Config
+from callmon.ops.health import DaemonState, ops_router
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -23,11 +26,14 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def web_server(cfg: Config, engine: Engine) -> EmbeddedServer | None:
-    """The server to run beside the daemon, or None when [web] is not enabled."""
-    if not cfg.web.enabled:
-        return None
-    from callmon.web.app import create_app
+def http_server(cfg: Config, engine: Engine, state: DaemonState) -> EmbeddedServer:
+    """The server to run beside the daemon."""
+    if cfg.web.enabled:
+        from callmon.web.app import create_app
 
-    return EmbeddedServer(uvicorn.Config(create_app(cfg, engine=engine), host=cfg.web.host, port=cfg.web.port,
-                                         log_level="warning", access_log=False, proxy_headers=False))
+        app = create_app(cfg, engine=engine, state=state)
+    else:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        app.include_router(ops_router(cfg, engine, state))
+    return EmbeddedServer(uvicorn.Config(app, host=cfg.http.host, port=cfg.http.port, log_level="warning",
+                                         access_log=False, proxy_headers=False))
