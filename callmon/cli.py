@@ -134,6 +134,11 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_config(cfg: Config, args: argparse.Namespace) -> int:
+    if args.reference:
+        from callmon.ops.reference import reference
+
+        print(reference())
+        return 0
     _print_json({"source": cfg.source_file, **describe(cfg)})
     return 0
 
@@ -167,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("recompute", cmd_recompute, "rebuild call records from stored raw events")
     p.add_argument("--since", metavar="DATE", help="only calls with events since YYYY-MM-DD (site time zone)")
-    add("config", cmd_config, "print the effective configuration (secrets masked)")
+    p = add("config", cmd_config, "print the effective configuration (secrets masked)")
+    p.add_argument("--reference", action="store_true", help="every key, its default and environment variable "
+                   "(markdown, as in docs/operations.md)")
     from callmon.compliance import cli_check, cli_eval, cli_grammar, cli_score
     from callmon.export import cli_export
     from callmon.ops import cli_status

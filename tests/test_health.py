@@ -120,3 +120,20 @@ def test_a_taken_http_port_does_not_stop_the_daemon(tmp_path: Path, run_daemon: 
         assert daemon.proc.poll() is None
         assert daemon.stop() == 0
     assert "HTTP server could not start" in daemon.stderr
+
+
+def test_the_config_reference_in_the_docs_is_the_generated_one() -> None:
+    """docs/operations.md carries `callmon config --reference` verbatim: a key added, renamed or given
+    another default without the document following fails here."""
+    from callmon.ops.reference import BEGIN, END, reference
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
+    shown = doc[doc.index(BEGIN):doc.index(END) + len(END)]
+    assert shown == reference(), "regenerate: callmon config --reference"
+    from dataclasses import fields
+
+    from callmon.config import Config
+
+    keys = sum(len(fields(section)) for section in Config().sections().values())
+    assert sum(1 for line in shown.splitlines() if line.startswith("| `[")) == keys
+    assert "`CALLMON_HTTP_METRICS_TOKEN`" in shown and "`CALLMON_EXPORT_DIR`" in shown

@@ -37,3 +37,27 @@ def test_the_daemon_unit_is_notify_with_a_watchdog_and_hardened() -> None:
     assert re.search(r"^WatchdogSec=\d+$", text, re.M)
     worker = (UNITS / "callmon-worker@.service").read_text()
     assert re.search(r"^ExecStart=\S+/callmon worker --name %H-%i$", worker, re.M)
+
+
+def test_install_script_is_idempotent_and_keeps_the_secret_private(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "install-systemd.sh"
+    first = subprocess.run([str(script), "--root", str(tmp_path)], capture_output=True, text=True, check=True)
+    assert "wrote" in first.stdout and "created" in first.stdout
+    etc = tmp_path / "etc" / "callmon"
+    (etc / "ami.secret").write_text("s3cret\n")
+    (etc / "callmon.toml").write_text((etc / "callmon.toml").read_text() + "\n# edited by the admin\n")
+    second = subprocess.run([str(script), "--root", str(tmp_path)], capture_output=True, text=True, check=True)
+    assert "kept" in second.stdout and "wrote" not in second.stdout and "created" not in second.stdout
+    assert (etc / "ami.secret").read_text() == "s3cret\n"
+    assert (etc / "callmon.toml").read_text().endswith("# edited by the admin\n")
+    assert (etc / "ami.secret").stat().st_mode & 0o777 == 0o640
+    assert (etc / "callmon.toml").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "var" / "lib" / "callmon" / "exports").is_dir()
+    units = tmp_path / "etc" / "systemd" / "system"
+    checkout = str(script.parents[1])
+    for name in ("callmon.service", "callmon-worker@.service", "callmon-export.service", "callmon-export.timer"):
+        text = (units / name).read_text()
+        assert "/opt/callmon" not in text, name
+        if name.endswith(".service"):
+            assert f"ExecStart={checkout}/.venv/bin/callmon" in text, name
+    assert "s3cret" not in first.stdout + second.stdout
