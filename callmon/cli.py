@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.database.url = args.db
         register_secret(cfg.ami.secret.reveal())
         register_secret(cfg.http.metrics_token.reveal())
-        setup_logging(args.log_level or cfg.log.level)
+        setup_logging(args.log_level or cfg.log.level, cfg.log.json)
         return int(args.func(cfg, args))
     except ConfigError as exc:
         print(f"callmon: configuration error: {exc}", file=sys.stderr)

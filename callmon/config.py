@@ -174,7 +174,10 @@ class ExportConfig:
 
 @dataclass
 class LogConfig:
+    """Logging to stderr (journald): one line per event of note."""
+
     level: str = "INFO"
+    json: bool = False  # one JSON object per line (time, level, logger, message) for log shippers
 
 
 @dataclass

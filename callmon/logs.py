@@ -1,13 +1,18 @@
-"""Logging to stderr (journald adds the time), with secrets scrubbed.
+"""Logging to stderr (journald adds the time), with secrets scrubbed and phone numbers masked.
 
 Every configured secret is registered here; any log record that would print
 one gets it replaced by ``***`` before it is written, whatever the code that
-logged it (including library tracebacks).
+logged it (including library tracebacks).  At INFO and above, phone numbers
+(8 digits or more) are masked as 139****0007; call ids such as Linkedids
+(1795357820.12) are left alone.  DEBUG lines keep them, for a person debugging
+on the server.  ``[log] json = true`` writes one JSON object per line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
 
 _SECRETS: set[str] = set()
@@ -24,14 +29,37 @@ def scrub(text: str) -> str:
     return text
 
 
+# a run of 8+ digits that is not part of a dotted call id (Linkedid, Uniqueid) or of a longer number
+_PHONE = re.compile(r"(?<![0-9.*])([0-9]{3})([0-9]{1,})([0-9]{4})(?![0-9]|\.[0-9])")
+
+
+def mask_phones(text: str) -> str:
+    return _PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+
+def _clean(record: logging.LogRecord, text: str) -> str:
+    text = scrub(text)
+    return mask_phones(text) if record.levelno >= logging.INFO else text
+
+
 class _ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        return _clean(record, super().format(record))
 
 
-def setup_logging(level: str = "INFO") -> None:
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return _clean(record, json.dumps(entry, ensure_ascii=False))
+
+
+def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_JsonFormatter() if as_json else
+                         _ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
