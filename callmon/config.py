@@ -163,6 +163,16 @@ class HttpConfig:
 
 
 @dataclass
+class AlertsConfig:
+    """Where a ring passing the limit is announced besides the wallboard (rate-limited)."""
+
+    webhook_url: str = ""  # POSTed one JSON object per call that passed the limit
+    command: str = ""  # run with the same JSON on stdin
+    max_per_minute: int = 30
+    timeout_seconds: float = 3.0
+
+
+@dataclass
 class ExportConfig:
     """The monthly compliance report (``callmon export``, the export timer, the web download)."""
 
@@ -193,6 +203,7 @@ class Config:
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
     web: WebConfig = field(default_factory=WebConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None

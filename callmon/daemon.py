@@ -21,6 +21,9 @@ from typing import Any
 from callmon.calls.events import CallEvent, make_event
 from callmon.calls.tracker import CallTracker, linkedids_of
 from callmon.config import Config
+from callmon.live.alerts import AlertSender
+from callmon.live.board import Board
+from callmon.live.hub import LiveHub
 from callmon.ops.systemd import Notifier
 from callmon.pipeline import CallPipeline, now_us
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
@@ -48,6 +51,7 @@ class Daemon:
         self.connected = False
         self.sessions = 0
         self.notifier = Notifier()
+        self.live = LiveHub(Board(cfg.rings.policy()), AlertSender(cfg.alerts), cfg.tz)
         self.events_received = 0
         self.last_event_at: float | None = None
         self.beat = time.monotonic()  # the consumer's last turn: the loop is alive while it moves
@@ -58,6 +62,10 @@ class Daemon:
         self.events_received += 1
         self.last_event_at = time.monotonic()
         self.queue.put_nowait(("event", message, received_us))
+        try:
+            self.live.on_message(message)  # the wallboard hears it now, not after the store
+        except Exception:
+            log.exception("wallboard: could not apply %s", message.get("Event"))
 
     # what /readyz and /metrics read (ops.health.DaemonState)
     @property
@@ -112,7 +120,8 @@ class Daemon:
         consumer = asyncio.create_task(self._consume())
         reader = asyncio.create_task(self._connection_loop())
         stopper = asyncio.create_task(self.stop.wait())
-        web = http_server(self.cfg, self.store.engine, self)  # health, metrics; the review UI when enabled
+        self.live.start_today(*await asyncio.to_thread(self.store.today_counts, self.cfg.tz))
+        web = http_server(self.cfg, self.store.engine, self, self.live)  # health, metrics; the review UI when enabled
         web_task = asyncio.create_task(self._serve_http(web))
         # the store is open and the AMI loop (login or its retries) has started: ready
         self.notifier.ready(self.status_line())
@@ -124,6 +133,7 @@ class Daemon:
         finally:
             self.notifier.stopping()
             keeper.cancel()
+            await self.live.alerts.drain()
             reader.cancel()
             stopper.cancel()
             web.should_exit = True

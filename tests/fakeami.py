@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import threading
 import time
@@ -125,6 +126,7 @@ class FakeAmiServer:
         replay_after_login: bool = True,
         port: int = 0,
         channels_from_replay: bool = False,
+        realtime: bool = False,
     ) -> None:
         if capture is not None and not isinstance(capture, bytes):
             capture = Path(capture).read_bytes()
@@ -141,8 +143,11 @@ class FakeAmiServer:
         self.actions: list[dict[str, str]] = []
         self.connections = 0
         self.frames_sent = 0
+        self.realtime = realtime  # pace frames by their Timestamp headers, as Asterisk sent them
+        self.sent_at: list[float] = []  # wall-clock time each frame went out, by capture index
         self.channels: list[dict[str, str]] = []
         self.queue_entries: list[dict[str, str]] = []
+        self._clock: tuple[float, float] | None = None  # (first Timestamp, loop time it was sent)
         self._pos = 0  # next capture frame to replay, shared across connections
         self._dropped = False
         self._conns: list[_Conn] = []
@@ -355,6 +360,19 @@ class FakeAmiServer:
         if conn.replay is None and self.frames:
             conn.replay = asyncio.get_running_loop().create_task(self._replay(conn))
 
+    async def _pace(self, frame: bytes) -> None:
+        """Wait until this frame's moment: its Timestamp's distance from the first frame's."""
+        found = re.search(rb"^Timestamp: ([0-9.]+)\r?$", frame, re.M)
+        if found is None:
+            return
+        stamp, loop = float(found.group(1)), asyncio.get_running_loop()
+        if self._clock is None:
+            self._clock = (stamp, loop.time())
+            return
+        wait = self._clock[1] + (stamp - self._clock[0]) - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def _replay(self, conn: _Conn) -> None:
         """Stream capture frames from the shared cursor, one whole frame per lock hold."""
         sent = 0
@@ -368,7 +386,10 @@ class FakeAmiServer:
                     break
                 if sent and self.frame_delay:
                     await asyncio.sleep(self.frame_delay)
+                if self.realtime:
+                    await self._pace(self.frames[self._pos])
                 await conn.send(self.frames[self._pos], self.chunk_size)
+                self.sent_at.append(time.time())
                 self._pos += 1
                 self.frames_sent += 1
                 sent += 1

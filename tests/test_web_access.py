@@ -228,6 +228,9 @@ TABLE = [
     R("GET", "/audit", AUDIT_READERS),
     R("GET", "/admin/users", ADMIN),
     R("GET", "/exports", SUP_AUD),
+    R("GET", "/live", SUP),
+    R("GET", "/api/live", SUP, 503),  # the board lives in `callmon run`; this app is `callmon web` alone
+    R("GET", "/api/live/stream", SUP, 503),
     R("GET", "/exports/{month}.{fmt}", SUP_AUD, channel="pdf"),
     R("GET", "/exports/{month}.{fmt}", SUP_AUD, channel="zip"),
 ]

@@ -165,10 +165,8 @@ class Browser:
         return json.loads(got["text"])
 
 
-@pytest.fixture
-def make_browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
-    """Starts headless Chromium; call it with the server's base URL.  On a failed test the last page
-    is saved beside the screenshots (its picture and its HTML)."""
+def new_driver(tmp_path: Path) -> WebDriver:
+    """Debian's headless Chromium through Debian's chromedriver (nothing downloaded)."""
     if MISSING:
         pytest.fail(f"CI is set but the browser is missing: {', '.join(MISSING)}")
     options = webdriver.ChromeOptions()
@@ -181,6 +179,14 @@ def make_browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cal
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     driver.set_script_timeout(20)
+    return driver
+
+
+@pytest.fixture
+def make_browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
+    """Starts headless Chromium; call it with the server's base URL.  On a failed test the last page
+    is saved beside the screenshots (its picture and its HTML)."""
+    driver = new_driver(tmp_path)
     made: list[Browser] = []
     failed_before = request.session.testsfailed
     prefix = re.sub(r"[^A-Za-z0-9_]+", "-", request.node.name)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, and_, case, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from callmon.calls.events import MARKERS, CallEvent, event_from_raw
@@ -135,6 +136,17 @@ class Store:
         with Session(self.engine) as session:
             for _, rec in iter_records(session, start_us, end_us, operator):
                 yield rec
+
+    def today_counts(self, tz: Any) -> tuple[int, int, int]:
+        """(answered, within the ring limit, abandoned) of the calls offered since local midnight."""
+        midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = int(midnight.timestamp() * 1_000_000)
+        with Session(self.engine) as session:
+            row = session.execute(select(
+                func.sum(case((Call.outcome == "answered", 1), else_=0)),
+                func.sum(case((and_(Call.outcome == "answered", Call.within_limit.is_(True)), 1), else_=0)),
+                func.sum(case((Call.abandoned.is_(True), 1), else_=0))).where(Call.first_event_us >= start)).one()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
     def count(self) -> tuple[int, int]:
         """(calls, raw events) stored: a quick health figure."""

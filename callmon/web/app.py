@@ -23,11 +23,13 @@ from callmon import __version__
 from callmon.compliance.grammar import load_grammar
 from callmon.compliance.grammar_schema import Grammar
 from callmon.config import Config
+from callmon.live.hub import LiveHub
 from callmon.ops.health import DaemonState, ops_router
 from callmon.store.accounts import Principal
 from callmon.store.db import open_store
 from callmon.timeutil import PeriodError
 from callmon.web import api, exports, pages
+from callmon.web import live as live_routes
 from callmon.web.security import SignInRequired, principal
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +38,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | None = None,
-               state: DaemonState | None = None) -> FastAPI:
+               state: DaemonState | None = None, live: LiveHub | None = None) -> FastAPI:
     """The review UI and its API, with /healthz, /readyz and /metrics (``state``: the daemon's, when
     ``callmon run`` serves it)."""
     # the schema is served below, to signed-in users only (FastAPI's own route would need no session)
@@ -49,6 +51,8 @@ def create_app(cfg: Config, engine: Engine | None = None, grammar: Grammar | Non
     app.include_router(pages.router)
     app.include_router(exports.router)
     app.include_router(ops_router(cfg, app.state.engine, state))
+    app.state.live = live  # the wallboard's hub when callmon run serves the UI
+    app.include_router(live_routes.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/api/openapi.json", include_in_schema=False)

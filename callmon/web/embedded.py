@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from callmon.config import Config
+from callmon.live.hub import LiveHub
 from callmon.ops.health import DaemonState, ops_router
 
 
@@ -26,12 +27,12 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def http_server(cfg: Config, engine: Engine, state: DaemonState) -> EmbeddedServer:
+def http_server(cfg: Config, engine: Engine, state: DaemonState, live: LiveHub | None = None) -> EmbeddedServer:
     """The server to run beside the daemon."""
     if cfg.web.enabled:
         from callmon.web.app import create_app
 
-        app = create_app(cfg, engine=engine, state=state)
+        app = create_app(cfg, engine=engine, state=state, live=live)
     else:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         app.include_router(ops_router(cfg, engine, state))
