@@ -136,6 +136,7 @@ class Daemon:
             await self.live.alerts.drain()
             reader.cancel()
             stopper.cancel()
+            self.live.close()  # open wallboards end their streams, so the server can stop
             web.should_exit = True
             await asyncio.gather(web_task, return_exceptions=True)
             await asyncio.gather(reader, return_exceptions=True)

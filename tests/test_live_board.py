@@ -145,3 +145,38 @@ def wait_js(driver: Any, script: str, timeout: float = WAIT) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out: {script}")
+
+
+def test_sigterm_ends_open_wallboard_streams_and_the_daemon(tmp_path: Path) -> None:
+    """A supervisor's wallboard left open must not hold the daemon up at SIGTERM (in-flight events
+    are stored, then the streams end, then the server)."""
+    db_url = f"sqlite:///{tmp_path}/stop.db"
+    with Session(open_store(db_url)) as session, session.begin():
+        accounts.add_user(session, "sup", "supervisor", "live-board-pass-1", None)
+    with FakeAmiServer(ASTERISK / "ami-capture-ring02-compliant.raw") as server:
+        daemon = Daemon(server.port, db_url, tmp_path, CALLMON_WEB_ENABLED="true", CALLMON_SPEECH_ENABLED="false")
+        base = f"http://127.0.0.1:{daemon.http_port}"
+        try:
+            store = stored(db_url)
+            wait_until(lambda: store.count()[0] == 1, what="the call stored")
+            client = httpx.Client(base_url=base, timeout=30)
+            assert client.post("/api/session", json={"username": "sup", "password": "live-board-pass-1"}
+                               ).status_code == 200
+            lines: list[str] = []
+            ended = threading.Event()
+
+            def read() -> None:
+                with client.stream("GET", "/api/live/stream") as stream:
+                    for line in stream.iter_lines():
+                        lines.append(line)
+                ended.set()
+
+            threading.Thread(target=read, daemon=True).start()
+            wait_until(lambda: any(line.startswith("event: state") for line in lines), what="the first state")
+            started = time.monotonic()
+            assert daemon.stop() == 0
+            assert time.monotonic() - started < 10
+            assert ended.wait(5)
+        finally:
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()

@@ -102,3 +102,12 @@ class LiveHub:
 
     def unsubscribe(self, queue: asyncio.Queue[tuple[str, Any]]) -> None:
         self.subscribers.discard(queue)
+
+    def close(self) -> None:
+        """End every open stream (the daemon is stopping: its HTTP server must not wait on them)."""
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(("close", None))
+            except asyncio.QueueFull:
+                queue.get_nowait()
+                queue.put_nowait(("close", None))

@@ -37,4 +37,5 @@ def http_server(cfg: Config, engine: Engine, state: DaemonState, live: LiveHub |
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         app.include_router(ops_router(cfg, engine, state))
     return EmbeddedServer(uvicorn.Config(app, host=cfg.http.host, port=cfg.http.port, log_level="warning",
-                                         access_log=False, proxy_headers=False))
+                                         access_log=False, proxy_headers=False,
+                                         timeout_graceful_shutdown=5))

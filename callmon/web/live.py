@@ -66,6 +66,8 @@ async def live_stream(request: Request, who: Principal = Depends(require(*WATCHE
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if kind == "close":
+                    return
                 if kind == "state":
                     data = _shown(data, mask)
                 yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
