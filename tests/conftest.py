@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +100,21 @@ def pipeline_db(pipeline_db_template: Path, tmp_path: Path) -> str:
     url = copy_db(pipeline_db_template, tmp_path / "month.db")
     add_accounts(url)
     return url
+
+
+@pytest.fixture
+def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Starts ``callmon run`` subprocesses (``tests.test_live_daemon.Daemon``); kills what is left at the end."""
+    from tests.test_live_daemon import Daemon
+
+    started: list[Daemon] = []
+
+    def start(port: int, db_url: str, **env: str) -> Daemon:
+        started.append(Daemon(port, db_url, tmp_path, **env))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()

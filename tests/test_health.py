@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import create_engine
 
 from callmon.config import load_config
@@ -20,21 +19,6 @@ from tests.fakeami import FakeAmiServer
 from tests.test_live_daemon import Daemon, stored, wait_until
 
 TOKEN = "prom-token-4f9a"
-
-
-@pytest.fixture
-def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(port: int, db_url: str, **env: str) -> Daemon:
-        started.append(Daemon(port, db_url, tmp_path, **env))
-        return started[-1]
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
 
 
 def status(daemon: Daemon, *extra: str) -> subprocess.CompletedProcess[str]:

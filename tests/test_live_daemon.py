@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,21 +56,6 @@ class Daemon:
     @property
     def stderr(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-@pytest.fixture
-def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(port: int, db_url: str, **kwargs: str) -> Daemon:
-        started.append(Daemon(port, db_url, tmp_path, **kwargs))
-        return started[-1]
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:

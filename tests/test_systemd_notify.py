@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,21 +17,6 @@ from callmon.ops.systemd import Notifier
 from tests.conftest import ASTERISK
 from tests.fakeami import FakeAmiServer
 from tests.test_live_daemon import Daemon
-
-
-@pytest.fixture
-def run_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(port: int, db_url: str, **env: str) -> Daemon:
-        started.append(Daemon(port, db_url, tmp_path, **env))
-        return started[-1]
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
 
 
 class Supervisor:
