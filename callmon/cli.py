@@ -116,6 +116,8 @@ def cmd_recompute(cfg: Config, args: argparse.Namespace) -> int:
     policy = cfg.rings.policy()
     done = 0
     for pbx, linkedid in store.stored_calls(since):
+        if pbx.startswith("serial:"):  # device lines, not AMI events: their records are the device's
+            continue
         record = build_call(linkedid, store.call_events(pbx, linkedid), policy)
         store.write_batch(pbx, [], [(record, None)], policy)
         done += 1
@@ -178,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     from callmon.compliance import cli_check, cli_eval, cli_grammar, cli_score
     from callmon.export import cli_export
     from callmon.ops import cli_status
+    from callmon.sources import cli_serial
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
     from callmon.web import cli_web
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_web.register(add)
     cli_export.register(add)
     cli_status.register(add)
+    cli_serial.register(add)
     return parser
 
 

@@ -37,9 +37,9 @@ def parsed(protocol: str) -> list[object]:
 def test_modem_lines() -> None:
     events = parsed("modem")
     assert not [e for e in events if isinstance(e, Garbage)]
-    assert events[:3] == [Cadence(1000, None), Cadence(None, 4000), Ring("")]
-    assert CallerId("", "NMBR", "13951000007") in events and CallerId("", "NAME", "ZHANG SAN") in events
-    assert Hook("", True) in events and Hook("", False) in events
+    assert events[:3] == [Cadence(1000, None), Cadence(None, 4000), Ring("1")]
+    assert CallerId("1", "NMBR", "13951000007") in events and CallerId("1", "NAME", "ZHANG SAN") in events
+    assert Hook("1", True) in events and Hook("1", False) in events
     assert sum(isinstance(e, Ring) for e in events) == 5
 
 
@@ -92,7 +92,7 @@ def test_custom_pattern() -> None:
 def test_modem_calls_count_rings_literally() -> None:
     """Rings every 5 s (1 s on, 4 s off): the first call is answered after its 3rd ring (within),
     the second rings twice and stops (abandoned once the gap of two ring periods has passed)."""
-    calls = RingCalls(RingPolicy(), "serial:/dev/ttyS0", {"": "op1001"})
+    calls = RingCalls(RingPolicy(), "serial:/dev/ttyS0", {"1": "op1001"})
     base, t, done = 1_795_000_000.0, 0.0, []
     rings = iter([0.0, 5.0, 10.0, 30.0, 35.0])
     moments = {"OFFHOOK": 11.4, "ONHOOK": 12.9}
@@ -110,7 +110,7 @@ def test_modem_calls_count_rings_literally() -> None:
         ("answered", 3, True, "13951000007", "op1001")
     assert first.ring_ms == 11_400 and first.talk_ms == 1_500
     assert (second.outcome, second.rings, second.abandoned, second.caller) == ("abandoned", 2, True, "13951000008")
-    assert first.linkedid.startswith("serial:/dev/ttyS0:0:")
+    assert first.linkedid == "1-1795000000000"  # line and first ring (ms): unique under its source
 
 
 def test_whozz_calls_per_line_and_unmapped_operator_is_the_line() -> None:

@@ -32,6 +32,7 @@ class _Line:
     caller_name: str | None = None
     answered: float | None = None
     events: int = 0
+    raw: list[tuple[float, bytes]] = field(default_factory=list)  # the lines, the call's evidence
 
 
 @dataclass
@@ -39,18 +40,20 @@ class RingCalls:
     """One ring-detecting device's lines -> finished call records."""
 
     policy: RingPolicy
-    source: str  # e.g. "serial:/dev/ttyUSB0"
+    source: str  # the PBX name its calls are stored under, e.g. "serial:ttyUSB0"
     operators: dict[str, str] = field(default_factory=dict)  # line -> operator
     gap_seconds: float | None = None
     lines: dict[str, _Line] = field(default_factory=dict)
+    evidence: dict[str, list[tuple[float, bytes]]] = field(default_factory=dict)  # linkedid -> lines, taken once
     _pending_caller: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
         return self.gap_seconds if self.gap_seconds is not None else 2 * self.policy.period_ms / 1000
 
-    def feed(self, event: SerialEvent, at: float) -> list[CallRecord]:
-        """Apply one event received at ``at`` (epoch seconds); returns the calls it finished."""
+    def feed(self, event: SerialEvent, at: float, raw: bytes = b"") -> list[CallRecord]:
+        """Apply one event received at ``at`` (epoch seconds); returns the calls it finished (their
+        lines wait in ``evidence`` under the call's id)."""
         done = self.tick(at)
         if isinstance(event, Ring):
             state = self.lines.get(event.line)
@@ -65,6 +68,7 @@ class RingCalls:
             state.rings += 1
             state.last_ring = at
             state.events += 1
+            state.raw.append((at, raw))
         elif isinstance(event, CallerId) and event.field in ("NMBR", "NAME"):
             state = self.lines.get(event.line)
             if state is None:
@@ -72,13 +76,16 @@ class RingCalls:
                     self._pending_caller[event.line] = (at, event.value)
             elif event.field == "NMBR":
                 state.caller, state.events = event.value, state.events + 1
+                state.raw.append((at, raw))
             else:
                 state.caller_name = event.value
+                state.raw.append((at, raw))
         elif isinstance(event, Hook) and not event.flash:
             state = self.lines.get(event.line)
             if state is None:
                 return done
             state.events += 1
+            state.raw.append((at, raw))
             if event.off and state.answered is None:
                 state.answered = at
             elif not event.off:
@@ -104,7 +111,7 @@ class RingCalls:
         state = self.lines.pop(line)
         operator = self.operators.get(line, line or None)
         first = _us(state.first_ring)
-        rec = CallRecord(linkedid=f"{self.source}:{line or '0'}:{first // 1000}", caller=state.caller,
+        rec = CallRecord(linkedid=f"{line or '0'}-{first // 1000}", caller=state.caller,
                          operator=operator if state.answered is not None else None, offered_us=first,
                          first_event_us=first, ended_us=_us(ended), rings=state.rings, timed_by="received",
                          event_count=state.events)
@@ -124,6 +131,7 @@ class RingCalls:
                                                f"{self.source}:{line}", state.rings, rec.within_limit)]
         if incomplete:
             rec.incomplete, rec.incomplete_reasons = True, [incomplete]
+        self.evidence[rec.linkedid] = state.raw
         return rec
 
 
@@ -135,7 +143,7 @@ def detail_record(detail: CallDetail, policy: RingPolicy, source: str, tz: tzinf
     operator = (operators or {}).get(detail.extension or "", detail.extension)
     start = _us(detail.start.replace(tzinfo=tz).timestamp())
     ring_ms = None if detail.ring_seconds is None else round(detail.ring_seconds * 1000)
-    rec = CallRecord(linkedid=f"{source}:{detail.extension or '-'}:{start // 1000}", caller=detail.caller,
+    rec = CallRecord(linkedid=f"{detail.extension or '-'}-{start // 1000}", caller=detail.caller,
                      offered_us=start, first_event_us=start, timed_by="device", event_count=1)
     if detail.answered:
         rec.operator, rec.outcome = operator, "answered"

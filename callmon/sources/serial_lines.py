@@ -28,7 +28,7 @@ PROTOCOLS = ("modem", "whozz", "panasonic-smdr", "avaya-smdr")
 
 @dataclass(frozen=True)
 class Ring:
-    line: str  # the device's line number ("" for a one-line modem)
+    line: str  # the device's line number ("1" for a one-line modem)
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ def parse_modem(raw: bytes) -> SerialEvent | None:
         return text or None
     upper = text.upper()
     if upper == "RING":
-        return Ring("")
+        return Ring("1")
     if upper in ("OFFHOOK", "OFF HOOK", "OFF-HOOK"):
-        return Hook("", True)
+        return Hook("1", True)
     if upper in ("ONHOOK", "ON HOOK", "ON-HOOK"):
-        return Hook("", False)
+        return Hook("1", False)
     if upper in ("OK", "NO CARRIER") or upper.startswith("AT"):
         return None  # the modem answering our set-up commands
     cadence = _MODEM_CADENCE.match(upper)
@@ -114,7 +114,7 @@ def parse_modem(raw: bytes) -> SerialEvent | None:
         return Cadence(value, None) if cadence.group(1) == "DRON" else Cadence(None, value)
     field = _MODEM_FIELD.match(text)
     if field:
-        return CallerId("", field.group(1), field.group(2).strip())
+        return CallerId("1", field.group(1), field.group(2).strip())
     return Garbage(raw, "not a modem line (RING, DATE/TIME/NMBR/NAME =, DRON=/DROF=)")
 
 
