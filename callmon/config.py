@@ -9,6 +9,7 @@ is reported as ``file:line: what was expected``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -163,6 +164,13 @@ class HttpConfig:
 
 
 @dataclass
+class SerialConfig:
+    """Serial devices ``callmon run`` reads beside AMI, one spec string each (see docs/operations.md)."""
+
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
 class AlertsConfig:
     """Where a ring passing the limit is announced besides the wallboard (rate-limited)."""
 
@@ -204,6 +212,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    serial: SerialConfig = field(default_factory=SerialConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
@@ -242,7 +251,12 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if kind == list[str]:
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip().startswith("["):  # an environment variable holding a JSON list
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{where}: expected a JSON list of strings: {exc}") from None
+        elif isinstance(value, str):
             return [part for part in value.split(",") if part] if "," in value or value else []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
@@ -351,6 +365,13 @@ def _finish(cfg: Config, env: dict[str, str]) -> None:
         except OSError as exc:
             raise ConfigError(f"{cfg.http.metrics_token_file}: cannot read the metrics token file: "
                               f"{exc.strerror}") from None
+    from callmon.sources.serial_spec import parse_spec
+
+    for k, spec in enumerate(cfg.serial.sources):
+        try:
+            parse_spec(spec)
+        except ValueError as exc:
+            raise ConfigError(f"{_where(cfg, 'serial', 'sources')}: source {k + 1}: {exc}") from None
     try:
         ZoneInfo(cfg.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):

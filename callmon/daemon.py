@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,8 @@ from callmon.ops.systemd import Notifier
 from callmon.pipeline import CallPipeline, now_us
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
 from callmon.sources.ami_protocol import Message
+from callmon.sources.serial_run import SerialRun
+from callmon.sources.serial_spec import parse_spec
 from callmon.store.repository import Store
 from callmon.web.embedded import http_server
 
@@ -121,6 +124,7 @@ class Daemon:
         reader = asyncio.create_task(self._connection_loop())
         stopper = asyncio.create_task(self.stop.wait())
         self.live.start_today(*await asyncio.to_thread(self.store.today_counts, self.cfg.tz))
+        serial_stop, serial_threads = self._start_serial()
         web = http_server(self.cfg, self.store.engine, self, self.live)  # health, metrics; the review UI when enabled
         web_task = asyncio.create_task(self._serve_http(web))
         # the store is open and the AMI loop (login or its retries) has started: ready
@@ -140,6 +144,9 @@ class Daemon:
             web.should_exit = True
             await asyncio.gather(web_task, return_exceptions=True)
             await asyncio.gather(reader, return_exceptions=True)
+            serial_stop.set()  # each serial source stores its complete calls, then its open ones as incomplete
+            for thread in serial_threads:
+                await asyncio.to_thread(thread.join, 10)
             self.stop.set()
             self.queue.put_nowait(("stop", None, 0))  # after every event already received
             await asyncio.gather(consumer, return_exceptions=True)
@@ -148,6 +155,17 @@ class Daemon:
             log.info("stopped: %d events, %d calls stored this run", self.pipeline.events_seen,
                      self.pipeline.calls_done)
         return 0
+
+    def _start_serial(self) -> tuple[threading.Event, list[threading.Thread]]:
+        """One thread per ``[serial] sources`` device: its own reader, parser and store writes."""
+        stop, threads = threading.Event(), []
+        for text in self.cfg.serial.sources:
+            run = SerialRun(parse_spec(text), self.cfg.rings.policy(), self.cfg.tz, self.store)
+            thread = threading.Thread(target=run.serve, args=(stop,), name=f"serial {run.spec.port}", daemon=True)
+            thread.start()
+            threads.append(thread)
+            log.info("serial source %s (%s) started", run.spec.port, run.spec.protocol)
+        return stop, threads
 
     async def _serve_http(self, server: Any) -> None:
         """The HTTP server; if it cannot start (the port is taken) the daemon goes on without it."""

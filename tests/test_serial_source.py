@@ -19,8 +19,8 @@ import pytest
 import serial
 
 from callmon.calls.record import REPLAY_JSON_KEYS
-from callmon.sources.cli_serial import pbx_name
 from callmon.sources.serial_reader import LineSplitter, SerialSource, framing
+from callmon.sources.serial_run import pbx_name
 from callmon.store.db import open_store
 from callmon.store.repository import Store
 
@@ -190,3 +190,27 @@ def test_splitter_and_framing() -> None:
     assert framing("8N1") == (8, serial.PARITY_NONE, 1.0) and framing("7e2") == (7, serial.PARITY_EVEN, 2.0)
     with pytest.raises(ValueError, match="8N1"):
         framing("8Q1")
+
+
+def test_callmon_run_reads_a_serial_source_beside_ami(device: Device, tmp_path: Path) -> None:
+    """[serial] sources: the daemon stores the serial device's calls next to the AMI ones, each marked with
+    its source; SIGTERM stores what the device said."""
+    from tests.conftest import ASTERISK
+    from tests.fakeami import FakeAmiServer
+    from tests.test_live_daemon import Daemon, stored, wait_until
+
+    db_url = f"sqlite:///{tmp_path}/both.db"
+    spec = f"port={device.link} protocol=modem map=1:op1001"
+    with FakeAmiServer(ASTERISK / "ami-capture-ring02-compliant.raw") as server:
+        daemon = Daemon(server.port, db_url, tmp_path, CALLMON_SERIAL_SOURCES=json.dumps([spec]),
+                        CALLMON_RINGS_ON_MS="200", CALLMON_RINGS_OFF_MS="800", CALLMON_SPEECH_ENABLED="false")
+        store = stored(db_url)
+        wait_until(lambda: store.count()[0] == 1, what="the AMI call stored")
+        time.sleep(1.0)
+        ring_call(device, "13951000009", rings=2, answer=True)
+        wait_until(lambda: store.count()[0] == 2, what="the serial call stored")
+        assert daemon.stop() == 0
+    calls = {c.caller: c for c in store.calls()}
+    serial_call = calls["13951000009"]
+    assert serial_call.operator == "op1001" and serial_call.rings == 2 and serial_call.within_limit
+    assert "serial source" in daemon.stderr
