@@ -35,7 +35,7 @@ EXIT_FAIL, EXIT_USAGE, EXIT_AUTH = 1, 2, 3
 
 
 def _store(cfg: Config) -> Store:
-    return Store(open_store(cfg.database.url), transcribe=cfg.speech.enabled)
+    return Store(open_store(cfg.database.url), transcribe=cfg.speech.enabled, witness_seconds=cfg.serial.match_seconds)
 
 
 def _print_json(obj: Any) -> None:

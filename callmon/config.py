@@ -168,6 +168,7 @@ class SerialConfig:
     """Serial devices ``callmon run`` reads beside AMI, one spec string each (see docs/operations.md)."""
 
     sources: list[str] = field(default_factory=list)
+    match_seconds: float = 10.0  # an AMI record and a serial record of one caller this close are one call
 
 
 @dataclass

@@ -141,3 +141,40 @@ def test_smdr_records_become_calls() -> None:
     assert (second.operator, second.within_limit) == ("1002", False)  # no --map: the extension
     assert unanswered.outcome == "abandoned" and unanswered.abandoned_after_ms == 25_000
     assert first.offered_us == int(datetime(2026, 11, 24, 20, 38, 5, tzinfo=SHANGHAI).timestamp() * 1_000_000)
+
+
+def test_an_ami_call_and_its_serial_witness_are_linked_and_counted_once(tmp_path: Path) -> None:
+    """The ring02 capture stored from AMI, then a ring detector's record of the same caller 3 s later
+    with one ring more: both rows name each other, stats counts the call once and one disagreement."""
+    from callmon.calls.stats import operator_stats
+    from callmon.cli import main as callmon_main
+    from callmon.store.db import open_store
+    from callmon.store.repository import Store
+
+    url = f"sqlite:///{tmp_path}/w.db"
+    assert callmon_main(["replay", str(Path(__file__).parent / "fixtures" / "asterisk" /
+                                       "ami-capture-ring02-compliant.raw"), "--db", url]) == 0
+    store = Store(open_store(url))
+    (ami,) = store.calls()
+    assert ami.offered_us is not None and ami.rings is not None
+    calls = RingCalls(RingPolicy(), "serial:ttyS0", {"1": "op1001"})
+    t0 = ami.offered_us / 1e6 + 3
+    for k in range(ami.rings + 1):
+        calls.feed(Ring("1"), t0 + 5 * k)
+    calls.feed(CallerId("1", "NMBR", ami.caller or ""), t0 + 0.5)
+    calls.feed(Hook("1", True), t0 + 5 * ami.rings + 1)
+    (serial_record,) = calls.feed(Hook("1", False), t0 + 40)
+    store.write_batch("serial:ttyS0", [], [(serial_record, "serial:/dev/ttyS0")], RingPolicy())
+    by_pbx = {c.pbx: c for c in store.calls()}
+    assert by_pbx["serial:ttyS0"].witness == f"{ami.pbx}/{ami.linkedid}"
+    assert by_pbx[ami.pbx].witness == f"serial:ttyS0/{serial_record.linkedid}"
+    assert by_pbx[ami.pbx].witness_rings == ami.rings + 1
+    center = operator_stats(store.calls(), RingPolicy())["center"]
+    assert center["calls_offered"] == 1  # one call, seen twice
+    assert (center["serial_witnessed"], center["serial_ring_disagreements"]) == (1, 1)
+    far = RingCalls(RingPolicy(), "serial:ttyS0")  # the same caller an hour later: another call
+    far.feed(Ring("1"), t0 + 3600)
+    far.feed(CallerId("1", "NMBR", ami.caller or ""), t0 + 3600.5)
+    (later,) = far.tick(t0 + 3700)
+    store.write_batch("serial:ttyS0", [], [(later, "serial:/dev/ttyS0")], RingPolicy())
+    assert next(c for c in store.calls() if c.linkedid == later.linkedid).witness is None

@@ -62,6 +62,9 @@ class CallRecord:
     recording_roles: dict[str, str] = field(default_factory=dict)  # path -> operator | caller | mixed
     event_count: int = 0
     first_event_us: int | None = None
+    pbx: str | None = None  # as stored ("serial:<device>" for a serial line's records)
+    witness: str | None = None  # the other source's record of this call (AMI <-> serial), as stored
+    witness_rings: int | None = None
 
     def to_json(self, tz: tzinfo = UTC) -> dict[str, Any]:
         """The ``replay --json`` / ``calls --json`` object, exactly its keys."""

@@ -73,10 +73,17 @@ class StatsFold:
     center_wait: list[int] = field(default_factory=list)
     center_ring: list[int] = field(default_factory=list)  # the answering operator's ring: the three-ring rule
     incomplete: int = 0
+    witnessed: int = 0  # AMI calls a serial line saw too
+    ring_disagreements: int = 0  # of them, where the two ring counts differ
 
     def add(self, rec: CallRecord) -> None:
         if rec.outcome == "not_offered":
             return
+        if rec.witness is not None:
+            if (rec.pbx or "").startswith("serial:"):
+                return  # the same call as an AMI record: counted there
+            self.witnessed += 1
+            self.ring_disagreements += rec.witness_rings != rec.rings
         per, center = self.per, self.center
         self.incomplete += rec.incomplete
         center.offered += 1
@@ -110,6 +117,8 @@ class StatsFold:
         self.center_wait += later.center_wait
         self.center_ring += later.center_ring
         self.incomplete += later.incomplete
+        self.witnessed += later.witnessed
+        self.ring_disagreements += later.ring_disagreements
 
     def result(self, policy: RingPolicy) -> dict[str, Any]:
         center, wait = self.center, self.center_wait
@@ -124,6 +133,9 @@ class StatsFold:
                 "abandon_rate_pct": share_pct(center.abandoned, center.offered),
                 "incomplete": self.incomplete,
                 "within_ring_limit_pct": share_pct(center.within, center.answered),
+                "serial_witnessed": self.witnessed,
+                "serial_ring_disagreements": self.ring_disagreements,
+                "serial_ring_disagreement_pct": share_pct(self.ring_disagreements, self.witnessed),
                 "ring_seconds": _seconds(self.center_ring),
                 "wait_seconds": _seconds(wait),
                 **{f"answered_within_{t}s_pct": share_pct(sum(w < t * 1000 for w in wait), center.answered)
@@ -181,6 +193,9 @@ def format_table(stats: dict[str, Any]) -> str:
     lines.append(f"ring limit: {policy['limit']} rings ({policy['reading']}: answered in "
                  f"< {policy['limit_seconds']:g} s); abandon rate {f(c['abandon_rate_pct'])}%;"
                  f" incomplete calls {c['incomplete']}")
+    if c["serial_witnessed"]:
+        lines.append(f"seen by a serial line too: {c['serial_witnessed']} call(s); ring counts differ in "
+                     f"{c['serial_ring_disagreements']} ({f(c['serial_ring_disagreement_pct'])}%)")
     ring = c["ring_seconds"]
     lines.append(f"ring seconds of the answered calls (answering operator): mean {f(ring['mean'])}, median "
                  f"{f(ring['median'])}, p90 {f(ring['p90'])}; the ALL row's seconds are the caller's wait")

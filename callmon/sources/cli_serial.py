@@ -50,7 +50,8 @@ def cmd_serial(cfg: Config, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"callmon serial: {exc}", file=sys.stderr)
         return 2
-    store = None if args.no_store else Store(open_store(cfg.database.url), transcribe=False)
+    store = None if args.no_store else Store(open_store(cfg.database.url), transcribe=False,
+                                             witness_seconds=cfg.serial.match_seconds)
     run = SerialRun(spec, cfg.rings.policy(), cfg.tz, store, emit)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}

@@ -79,6 +79,8 @@ class Call(Base):
     ring_policy: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     computed_us: Mapped[int] = mapped_column(BigInteger)
+    witness: Mapped[str | None] = mapped_column(String(255))  # the other source's record of this call (0009)
+    witness_rings: Mapped[int | None] = mapped_column(BigInteger)
 
     rings_list: Mapped[list[OperatorRingRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="OperatorRingRow.rung_us"

@@ -24,7 +24,8 @@ _CALL_COLUMNS = (
     "id", "linkedid", "caller", "queue", "operator", "operator_interface", "offered_us", "answered_us",
     "ended_us", "first_event_us", "ring_ms", "wait_ms", "rings", "within_limit", "outcome", "abandoned",
     "abandoned_after_ms", "transferred", "transfer_target", "talk_ms", "hangup_cause", "incomplete",
-    "timed_by", "event_count", "incomplete_reasons", "recordings", "recording_roles",
+    "timed_by", "event_count", "incomplete_reasons", "recordings", "recording_roles", "pbx", "witness",
+    "witness_rings",
 )
 _CHUNK = 5000
 

@@ -23,6 +23,7 @@ from callmon.calls.rings import RingPolicy
 from callmon.store.jobs import TRANSCRIBE
 from callmon.store.models import Call, Job, OperatorRingRow, RawEvent, Transcript
 from callmon.store.period import iter_records
+from callmon.store.witness import link_witnesses
 
 
 @dataclass(slots=True)
@@ -50,9 +51,10 @@ def _now_us() -> int:
 class Store:
     """Calls and raw events of one or more PBXs in one database."""
 
-    def __init__(self, engine: Engine, transcribe: bool = True) -> None:
+    def __init__(self, engine: Engine, transcribe: bool = True, witness_seconds: float = 10.0) -> None:
         self.engine = engine
         self.transcribe = transcribe  # answered calls with recordings get a transcription job
+        self.witness_us = int(witness_seconds * 1_000_000)  # AMI and serial records this close are one call
 
     def write_batch(self, pbx: str, events: Sequence[PendingEvent],
                     calls: Sequence[tuple[CallRecord, str | None]], policy: RingPolicy) -> None:
@@ -83,6 +85,9 @@ class Store:
                 session.add(row)
             _fill(row, record, source, policy)
             rows.append(row)
+        if self.witness_us > 0:
+            session.flush()
+            link_witnesses(session, rows, self.witness_us)
         if self.transcribe:
             session.flush()
             wanted = [r.id for r in rows if r.outcome == "answered" and r.recordings]
@@ -244,6 +249,7 @@ def to_record(row: Call) -> CallRecord:
     rec.incomplete_reasons = list(row.incomplete_reasons or [])
     rec.recordings = list(row.recordings or [])
     rec.recording_roles = dict(row.recording_roles or {})
+    rec.pbx, rec.witness, rec.witness_rings = row.pbx, row.witness, row.witness_rings
     rec.operators_rung = [
         OperatorRing(r.operator, r.interface, r.rung_us, r.ended_us, r.outcome, r.dest_uniqueid,
                      r.rings, r.within_limit)
