@@ -168,6 +168,8 @@ class SerialConfig:
     """Serial devices ``callmon run`` reads beside AMI, one spec string each (see docs/operations.md)."""
 
     sources: list[str] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)  # JSON objects: {"name", "regex", "date_format"}
+    gap_seconds: float = 0.0  # rings stopped this long with no answer: abandoned (0 = twice the ring period)
     match_seconds: float = 10.0  # an AMI record and a serial record of one caller this close are one call
 
 
@@ -366,11 +368,15 @@ def _finish(cfg: Config, env: dict[str, str]) -> None:
         except OSError as exc:
             raise ConfigError(f"{cfg.http.metrics_token_file}: cannot read the metrics token file: "
                               f"{exc.strerror}") from None
-    from callmon.sources.serial_spec import parse_spec
+    from callmon.sources.serial_spec import parse_patterns, parse_spec
 
+    try:
+        custom = tuple(parse_patterns(cfg.serial.patterns))
+    except ValueError as exc:
+        raise ConfigError(f"{_where(cfg, 'serial', 'patterns')}: {exc}") from None
     for k, spec in enumerate(cfg.serial.sources):
         try:
-            parse_spec(spec)
+            parse_spec(spec, custom)
         except ValueError as exc:
             raise ConfigError(f"{_where(cfg, 'serial', 'sources')}: source {k + 1}: {exc}") from None
     try:

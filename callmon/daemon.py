@@ -30,7 +30,7 @@ from callmon.pipeline import CallPipeline, now_us
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
 from callmon.sources.ami_protocol import Message
 from callmon.sources.serial_run import SerialRun
-from callmon.sources.serial_spec import parse_spec
+from callmon.sources.serial_spec import parse_patterns, parse_spec
 from callmon.store.repository import Store
 from callmon.web.embedded import http_server
 
@@ -161,8 +161,10 @@ class Daemon:
     def _start_serial(self) -> tuple[threading.Event, list[threading.Thread]]:
         """One thread per ``[serial] sources`` device: its own reader, parser and store writes."""
         stop, threads = threading.Event(), []
+        patterns = parse_patterns(self.cfg.serial.patterns)
         for text in self.cfg.serial.sources:
-            run = SerialRun(parse_spec(text), self.cfg.rings.policy(), self.cfg.tz, self.store)
+            run = SerialRun(parse_spec(text, tuple(patterns)), self.cfg.rings.policy(), self.cfg.tz, self.store,
+                            patterns=patterns, gap_seconds=self.cfg.serial.gap_seconds)
             thread = threading.Thread(target=run.serve, args=(stop,), name=f"serial {run.spec.port}", daemon=True)
             thread.start()
             threads.append(thread)

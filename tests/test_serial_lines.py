@@ -178,3 +178,9 @@ def test_an_ami_call_and_its_serial_witness_are_linked_and_counted_once(tmp_path
     (later,) = far.tick(t0 + 3700)
     store.write_batch("serial:ttyS0", [], [(later, "serial:/dev/ttyS0")], RingPolicy())
     assert next(c for c in store.calls() if c.linkedid == later.linkedid).witness is None
+
+
+def test_the_abandon_gap_is_configurable() -> None:
+    calls = RingCalls(RingPolicy(), "serial:x", gap_seconds=30.0)
+    calls.feed(Ring("1"), 0.0)
+    assert calls.tick(20.0) == [] and len(calls.tick(31.0)) == 1

@@ -60,12 +60,16 @@ def device(tmp_path: Path) -> Iterator[Device]:
 
 
 def start(device: Device, tmp_path: Path, protocol: str = "modem", *extra: str) -> subprocess.Popen[str]:
+    config: list[str] = []
+    if "--config-file" in extra:  # a global option: before the command
+        k = extra.index("--config-file")
+        config, extra = ["--config", extra[k + 1]], extra[:k] + extra[k + 2:]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMON_")}
     env.update({"CALLMON_DATABASE_URL": f"sqlite:///{tmp_path}/serial.db", "CALLMON_RINGS_ON_MS": "200",
                 "CALLMON_RINGS_OFF_MS": "800"})
-    return subprocess.Popen([sys.executable, "-m", "callmon", "serial", "--port", str(device.link), "--protocol",
-                             protocol, "--json", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen([sys.executable, "-m", "callmon", *config, "serial", "--port", str(device.link),
+                             "--protocol", protocol, "--json", *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def ring_call(device: Device, number: str, rings: int, answer: bool) -> None:
@@ -97,7 +101,7 @@ def wait_open(proc: subprocess.Popen[str], device: Device) -> None:
 
 
 def test_rings_on_a_real_tty_become_calls(device: Device, tmp_path: Path) -> None:
-    proc = start(device, tmp_path, "modem", "--map", "1=op1001")
+    proc = start(device, tmp_path, "modem", "--map", "1=op1001")  # the abandon gap: 2 ring periods = 2 s
     wait_open(proc, device)
     ring_call(device, "13951000007", rings=3, answer=True)  # answered after the 3rd ring: within
     ring_call(device, "13951000008", rings=2, answer=False)  # the rings stop: abandoned after 2 periods
@@ -214,3 +218,60 @@ def test_callmon_run_reads_a_serial_source_beside_ami(device: Device, tmp_path: 
     serial_call = calls["13951000009"]
     assert serial_call.operator == "op1001" and serial_call.rings == 2 and serial_call.within_limit
     assert "serial source" in daemon.stderr
+
+
+PATTERN = ('{"name": "nec", "regex": "^(?P<start>\\\\S+ \\\\S+) EXT(?P<extension>\\\\d+) FROM (?P<caller>\\\\d+) '
+           'RING (?P<ring_seconds>\\\\d+) TALK (?P<duration_seconds>\\\\d+)", "date_format": "%Y-%m-%d %H:%M:%S"}')
+
+
+def test_a_site_pattern_from_the_config_file(device: Device, tmp_path: Path) -> None:
+    config = tmp_path / "callmon.toml"
+    config.write_text(f"[serial]\npatterns = ['{PATTERN}']\n", encoding="utf-8")
+    proc = start(device, tmp_path, "nec", "--map", "1001=op1001", "--config-file", str(config))
+    wait_open(proc, device)
+    device.say(b"2026-11-24 20:38:05 EXT1001 FROM 13951000041 RING 9 TALK 60")
+    device.say(b"2026-11-24 20:39:05 something this PBX also prints")
+    time.sleep(1.0)
+    calls, err = finish(proc)
+    assert len(calls) == 1 and calls[0]["operator"] == "op1001" and calls[0]["ring_seconds"] == 9.0, (calls, err)
+    assert calls[0]["within_limit"] is False  # 9 s of ringing against this test's 1 s cadence: 10 rings
+    assert "does not match the configured pattern" in err
+
+
+def test_a_bad_site_pattern_is_named_with_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "callmon.toml"
+    config.write_text('[site]\nname = "x"\n\n[serial]\npatterns = [\'{"name": "nec", "regex": "(", '
+                      '"date_format": "%Y"}\']\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "callmon", "--config", str(config), "config"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert f"{config}:5" in done.stderr and "invalid regular expression" in done.stderr
+
+
+def test_a_terminal_server_dropping_loses_no_record(tmp_path: Path) -> None:
+    """``socket://``: the terminal server closes the connection between two calls; the reader
+    reconnects and both calls are recorded."""
+    import socket as sockets
+
+    server = sockets.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMON_")}
+    env["CALLMON_DATABASE_URL"] = f"sqlite:///{tmp_path}/ts.db"
+    proc = subprocess.Popen([sys.executable, "-m", "callmon", "serial", "--port", f"socket://127.0.0.1:{port}",
+                             "--protocol", "avaya-smdr", "--json"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    server.settimeout(20)
+    first, _ = server.accept()
+    first.sendall(b"2026/11/24 20:38:05,00:01:12,7,13951000031,I,110,110,,0,1000013,0,E1001,op1001,T9001,x,0,0\r\n")
+    time.sleep(0.5)
+    first.close()  # the terminal server drops
+    second, _ = server.accept()  # the reader comes back
+    second.sendall(b"2026/11/24 20:40:00,00:02:01,19,13951000032,I,110,110,,0,1000014,0,E1002,op1002,T9001,x,0,0\n")
+    time.sleep(0.8)
+    calls, err = finish(proc)
+    second.close()
+    server.close()
+    assert [c["caller"] for c in calls] == ["13951000031", "13951000032"], err
+    assert err.count("lost") == 1 and "back after" in err

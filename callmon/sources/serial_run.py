@@ -20,7 +20,7 @@ from callmon.calls.record import CallRecord
 from callmon.calls.rings import RingPolicy
 from callmon.calls.serial_calls import RingCalls, detail_record
 from callmon.sources.ami_protocol import Message
-from callmon.sources.serial_lines import BUILT_IN, CallDetail, Garbage
+from callmon.sources.serial_lines import BUILT_IN, CallDetail, Garbage, custom_parser
 from callmon.sources.serial_reader import SerialSource
 from callmon.sources.serial_spec import SourceSpec
 from callmon.store.repository import PendingEvent, Store
@@ -49,12 +49,14 @@ class SerialRun:
     """Lines of one source -> call records -> store, then ``emit(record, source)``."""
 
     def __init__(self, spec: SourceSpec, policy: RingPolicy, tz: ZoneInfo, store: Store | None,
-                 emit: Emit | None = None) -> None:
+                 emit: Emit | None = None, patterns: dict[str, tuple[str, str]] | None = None,
+                 gap_seconds: float = 0.0) -> None:
         self.spec, self.policy, self.tz, self.store, self.emit = spec, policy, tz, store, emit
         self.source = f"serial:{spec.port}"
         self.pbx = pbx_name(spec.port)
-        self.parse = BUILT_IN[spec.protocol]
-        self.rings = RingCalls(policy, self.pbx, spec.operators)
+        custom = (patterns or {}).get(spec.protocol)
+        self.parse = BUILT_IN[spec.protocol] if custom is None else custom_parser(*custom)
+        self.rings = RingCalls(policy, self.pbx, spec.operators, gap_seconds or None)
         self.garbage = 0
         self.calls = 0
 

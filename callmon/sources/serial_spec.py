@@ -1,5 +1,7 @@
 """A serial source as one line of configuration: ``port=/dev/ttyUSB0 protocol=modem baud=1200
-framing=8N1 map=1:op1001,2:op1002`` (``[serial] sources``, one string per device)."""
+framing=8N1 map=1:op1001,2:op1002`` (``[serial] sources``, one string per device); and the PBX
+record formats a site adds, as JSON objects ``{"name": …, "regex": …, "date_format": …}``
+(``[serial] patterns``), usable as a protocol by name."""
 
 from __future__ import annotations
 
@@ -19,8 +21,34 @@ class SourceSpec:
     operators: dict[str, str] = field(default_factory=dict)
 
 
-def parse_spec(text: str) -> SourceSpec:
-    """The spec, or ValueError naming what is wrong."""
+def parse_patterns(texts: list[str]) -> dict[str, tuple[str, str]]:
+    """``[serial] patterns`` -> {name: (regex, date_format)}, or ValueError naming what is wrong."""
+    import json
+    import re
+
+    out: dict[str, tuple[str, str]] = {}
+    for k, text in enumerate(texts, start=1):
+        try:
+            pattern = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"pattern {k}: expected a JSON object, {exc}") from None
+        if not isinstance(pattern, dict) or not all(isinstance(pattern.get(f), str) and pattern.get(f)
+                                                    for f in ("name", "regex", "date_format")):
+            raise ValueError(f"pattern {k}: expected name, regex and date_format strings")
+        if pattern["name"] in PROTOCOLS:
+            raise ValueError(f"pattern {k}: {pattern['name']!r} is a built-in protocol's name")
+        try:
+            groups = re.compile(pattern["regex"]).groupindex
+        except re.error as exc:
+            raise ValueError(f"pattern {k} ({pattern['name']}): invalid regular expression: {exc}") from None
+        if "start" not in groups:
+            raise ValueError(f"pattern {k} ({pattern['name']}): the regex needs a (?P<start>...) group")
+        out[pattern["name"]] = (pattern["regex"], pattern["date_format"])
+    return out
+
+
+def parse_spec(text: str, custom: tuple[str, ...] = ()) -> SourceSpec:
+    """The spec, or ValueError naming what is wrong (``custom``: the configured pattern names)."""
     values: dict[str, str] = {}
     for part in text.split():
         key, sep, value = part.partition("=")
@@ -29,8 +57,8 @@ def parse_spec(text: str) -> SourceSpec:
         values[key] = value
     if "port" not in values or "protocol" not in values:
         raise ValueError(f"{text!r}: port= and protocol= are required")
-    if values["protocol"] not in PROTOCOLS:
-        raise ValueError(f"protocol {values['protocol']!r}: expected one of {', '.join(PROTOCOLS)}")
+    if values["protocol"] not in PROTOCOLS + custom:
+        raise ValueError(f"protocol {values['protocol']!r}: expected one of {', '.join(PROTOCOLS + custom)}")
     operators = {}
     for pair in filter(None, values.get("map", "").split(",")):
         ext, sep, op = pair.partition(":")
