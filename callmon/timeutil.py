@@ -40,5 +40,21 @@ def since_us(text: str, tz: tzinfo) -> int:
     return _us(moment)
 
 
+def shift_month(month: str, delta: int) -> str:
+    """``YYYY-MM`` moved by ``delta`` months."""
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def months_up_to(month: str, n: int) -> list[str]:
+    """The ``n`` months ending with ``month``, oldest first (a 12-month trend)."""
+    return [shift_month(month, k) for k in range(1 - n, 1)]
+
+
+def local_clock(us: int | None, tz: tzinfo) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in ``tz`` ("" for no time): how pages and reports print a moment."""
+    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _us(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)

@@ -23,9 +23,9 @@ from callmon.calls.rings import RingPolicy
 from callmon.calls.stats import StatsFold, operator_stats
 from callmon.compliance.labels import ITEM_NAMES, STATE_NAMES, reason_zh
 from callmon.compliance.score_figures import ScoreFold
-from callmon.export.trend import month_trend, shift_month
+from callmon.export.trend import month_trend
 from callmon.store.period import ScoredCall, iter_records, iter_scored
-from callmon.timeutil import month_range
+from callmon.timeutil import local_clock, month_range, shift_month
 
 OUTCOME_NAMES = {"answered": "接听", "abandoned": "放弃（振铃中挂机）", "unanswered": "无人接听",
                  "not_offered": "未进入队列", "unknown": "未知"}
@@ -88,10 +88,6 @@ class MonthReport:
         return self.stats["center"]["calls_offered"] == 0 and not self.calls
 
 
-def local_time(us: int | None, tz: tzinfo) -> str:
-    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _seconds(ms: int | None) -> float | None:
     return None if ms is None else round(ms / 1000, 3)
 
@@ -117,7 +113,7 @@ def _scan(bind: Engine | Connection, start: int, end: int, tz: tzinfo, details: 
                 part.histogram[min(HISTOGRAM_MAX_S, rec.ring_ms // 1000)] += 1
             if details:
                 rows[call_id] = CallRow(
-                    rec.linkedid, local_time(rec.first_event_us, tz), rec.caller, rec.operator,
+                    rec.linkedid, local_clock(rec.first_event_us, tz), rec.caller, rec.operator,
                     OUTCOME_NAMES.get(rec.outcome, rec.outcome), rec.rings, _seconds(rec.ring_ms),
                     _seconds(rec.wait_ms), rec.within_limit, _seconds(rec.talk_ms), rec.incomplete)
         for scored in iter_scored(session, start, end):
@@ -196,7 +192,7 @@ def build_report(bind: Engine | Connection, month: str, tz: tzinfo, policy: Ring
     scores = part.fold.table()
     header = {
         "month": month, "site": site, "timezone": timezone,
-        "period": f"{local_time(start, tz)[:10]} 00:00:00 – {local_time(end - 1, tz)[:10]} 23:59:59 ({timezone})",
+        "period": f"{local_clock(start, tz)[:10]} 00:00:00 – {local_clock(end - 1, tz)[:10]} 23:59:59 ({timezone})",
         "version": __version__, "grammar_hashes": scores["grammar_hashes"],
         "generated": datetime.now(tz).strftime("%Y-%m-%d %H:%M:%S %z"),
         "ring_policy": policy.describe(), "previous_month": prev,
@@ -214,7 +210,7 @@ def _detail(scored: ScoredCall, row: CallRow | None, deductions: list[Deduction]
         row.review = STATE_NAMES.get(scored.review_state, scored.review_state) + (
             "（改判）" if scored.overridden else "") + ("，有申诉" if scored.disputed else "")
     reviewed = {str(i["id"]): i for i in scored.reviewed_items or []}
-    time_ = row.time if row is not None else local_time(scored.first_event_us, tz)
+    time_ = row.time if row is not None else local_clock(scored.first_event_us, tz)
     for item in scored.items:
         if not item.get("deduction") and not reviewed:
             continue

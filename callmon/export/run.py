@@ -26,8 +26,8 @@ from callmon.config import Config
 from callmon.export.csv_files import csv_path, write_csv
 from callmon.export.figures import build_report
 from callmon.export.tables import DEDUCTIONS, Table, all_tables, meta_lines
-from callmon.export.trend import shift_month
 from callmon.export.xlsx import write_rows_here, write_xlsx
+from callmon.timeutil import shift_month
 
 log = logging.getLogger(__name__)
 FORMATS = ("xlsx", "csv", "pdf")

@@ -15,19 +15,12 @@ from sqlalchemy.orm import Session
 
 from callmon.calls.stats import share_pct
 from callmon.store.models import Call, Score
-from callmon.timeutil import month_range
-
-
-def shift_month(month: str, delta: int) -> str:
-    """``YYYY-MM`` moved by ``delta`` months."""
-    year, mon = int(month[:4]), int(month[5:7])
-    index = year * 12 + mon - 1 + delta
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+from callmon.timeutil import month_range, months_up_to
 
 
 def month_trend(session: Session, month: str, tz: tzinfo, months: int = 12) -> list[dict[str, Any]]:
     """The ``months`` months up to and including ``month``, oldest first."""
-    names = [shift_month(month, k) for k in range(1 - months, 1)]
+    names = months_up_to(month, months)
     bounds = [month_range(m, tz) for m in names]
     period = case(*((and_(Call.first_event_us >= s, Call.first_event_us < e), k)
                     for k, (s, e) in enumerate(bounds)), else_=-1).label("period")

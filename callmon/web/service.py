@@ -26,7 +26,7 @@ from callmon.store.jobs import now_us
 from callmon.store.models import Call, Score, Transcript
 from callmon.store.repository import to_record
 from callmon.store.review_models import AuditRecord, CalibrationSample, CalibrationVerdict, Dispute
-from callmon.timeutil import month_range, since_us
+from callmon.timeutil import month_range, months_up_to, since_us
 from callmon.web.security import COOKIE, not_found, web_config
 from callmon.web.views import call_summary, checklist, iso, timeline, utterances
 
@@ -194,15 +194,6 @@ def audit_json(a: AuditRecord, tz: tzinfo) -> dict[str, Any]:
             "call_id": a.call_id, "item_id": a.item_id, "before": a.before, "after": a.after, "reason": a.reason}
 
 
-def _months_back(month: str, n: int) -> list[str]:
-    year, mon = int(month[:4]), int(month[5:7])
-    out = []
-    for _ in range(n):
-        out.append(f"{year:04d}-{mon:02d}")
-        year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
-    return out[::-1]
-
-
 def current_month(request: Request) -> str:
     return datetime.now(request.app.state.config.tz).strftime("%Y-%m")
 
@@ -212,7 +203,7 @@ def scorecard(request: Request, session: Session, operator: str, month: str | No
     month = month or current_month(request)
     tz = request.app.state.config.tz
     month_range(month, tz)  # a bad month (a page's query) is a PeriodError here, not a ValueError below
-    months = _months_back(month, 12)
+    months = months_up_to(month, 12)
     found = review.trend(session, operator, [month_range(m, tz) for m in months])  # one grouped query
     trend = [{"month": m, "calls": t["calls"], "mean_score": t["mean_score"], "pass_rate_pct": t["pass_rate_pct"],
               "within_ring_limit_pct": t["within_ring_limit_pct"]} for m, t in zip(months, found, strict=True)]

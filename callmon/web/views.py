@@ -9,6 +9,7 @@ from callmon.compliance.labels import ITEM_NAMES
 from callmon.compliance.rescore import verdict_of
 from callmon.store.models import Call, Score
 from callmon.store.review import effective_score
+from callmon.timeutil import local_clock
 
 ACTION_NAMES = {"confirm": "确认", "override": "改判", "dispute": "申诉", "dispute_accepted": "采纳申诉",
                 "dispute_rejected": "驳回申诉", "play": "播放录音", "calibration_verdict": "校准评判",
@@ -23,10 +24,6 @@ PROHIBITED_VERDICT_NAMES = {"found": "说了禁用语", "missed": "未发现", "
 
 def iso(us: int | None, tz: tzinfo) -> str | None:
     return None if us is None else datetime.fromtimestamp(us / 1e6, tz).isoformat(timespec="seconds")
-
-
-def clock(us: int | None, tz: tzinfo) -> str:
-    return "" if us is None else datetime.fromtimestamp(us / 1e6, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def call_summary(call: Call, score: Score | None, tz: tzinfo) -> dict[str, Any]:
@@ -93,5 +90,5 @@ def timeline(call: Call, rings: list[Any], tz: tzinfo) -> list[dict[str, Any]]:
     if call.ended_us is not None:
         events.append((call.ended_us, "ended", "通话结束"))
     events.sort(key=lambda e: e[0])
-    return [{"at": clock(us, tz), "offset_seconds": round((us - zero) / 1e6, 1), "kind": kind, "text": text}
+    return [{"at": local_clock(us, tz), "offset_seconds": round((us - zero) / 1e6, 1), "kind": kind, "text": text}
             for us, kind, text in events]
