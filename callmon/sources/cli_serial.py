@@ -20,20 +20,9 @@ from callmon.config import Config
 from callmon.sources.serial_lines import PROTOCOLS
 from callmon.sources.serial_reader import framing
 from callmon.sources.serial_run import SerialRun
-from callmon.sources.serial_spec import SourceSpec, parse_patterns
+from callmon.sources.serial_spec import SourceSpec, parse_map, parse_patterns
 from callmon.store.db import open_store
 from callmon.store.repository import Store
-
-
-def mapping(pairs: list[str], sep: str = "=") -> dict[str, str]:
-    """``1001=op1001`` pairs -> {"1001": "op1001"}."""
-    out = {}
-    for pair in pairs:
-        key, found, value = pair.partition(sep)
-        if not found or not key.strip() or not value.strip():
-            raise ValueError(f"map {pair!r}: expected EXTENSION{sep}OPERATOR, e.g. 1001{sep}op1001")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def cmd_serial(cfg: Config, args: argparse.Namespace) -> int:
@@ -50,7 +39,7 @@ def cmd_serial(cfg: Config, args: argparse.Namespace) -> int:
         if args.protocol not in PROTOCOLS + tuple(patterns):
             raise ValueError(f"--protocol {args.protocol!r}: expected one of {', '.join(PROTOCOLS + tuple(patterns))}"
                              " (a site's own format goes in [serial] patterns)")
-        spec = SourceSpec(args.port, args.protocol, args.baud, args.framing, mapping(args.map or []))
+        spec = SourceSpec(args.port, args.protocol, args.baud, args.framing, parse_map(args.map or [], "="))
     except ValueError as exc:
         print(f"callmon serial: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,17 @@ class SourceSpec:
     operators: dict[str, str] = field(default_factory=dict)
 
 
+def parse_map(pairs: list[str], sep: str) -> dict[str, str]:
+    """``1001=op1001`` (``--map``) or ``1:op1001`` (a spec's ``map=``) pairs -> line or extension -> operator."""
+    out = {}
+    for pair in pairs:
+        key, found, value = pair.partition(sep)
+        if not found or not key.strip() or not value.strip():
+            raise ValueError(f"map {pair!r}: expected EXTENSION{sep}OPERATOR, e.g. 1001{sep}op1001")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def parse_patterns(texts: list[str]) -> dict[str, tuple[str, str]]:
     """``[serial] patterns`` -> {name: (regex, date_format)}, or ValueError naming what is wrong."""
     import json
@@ -59,12 +70,7 @@ def parse_spec(text: str, custom: tuple[str, ...] = ()) -> SourceSpec:
         raise ValueError(f"{text!r}: port= and protocol= are required")
     if values["protocol"] not in PROTOCOLS + custom:
         raise ValueError(f"protocol {values['protocol']!r}: expected one of {', '.join(PROTOCOLS + custom)}")
-    operators = {}
-    for pair in filter(None, values.get("map", "").split(",")):
-        ext, sep, op = pair.partition(":")
-        if not sep or not ext or not op:
-            raise ValueError(f"map {pair!r}: expected LINE:OPERATOR, e.g. 1:op1001")
-        operators[ext] = op
+    operators = parse_map([p for p in values.get("map", "").split(",") if p], ":")
     try:
         baud = int(values.get("baud", "9600"))
     except ValueError:
