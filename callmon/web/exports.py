@@ -8,7 +8,6 @@ an audit row.
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 import zipfile
@@ -61,23 +60,15 @@ def download(month: str, fmt: str, request: Request, who: Principal = Depends(re
                               mask=mask, parallel=False)
         audit(session, who.username, who.role, "export", reason=f"{month} {fmt}" + ("（号码已遮蔽）" if mask else ""))
         session.commit()
-        if fmt == "zip":
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-                for path in result.files:
-                    zf.write(path, path.name)
-            name = result.files[0].name.replace("-summary.csv", "-csv.zip")
-            shutil.rmtree(work, ignore_errors=True)
-            return Response(buf.getvalue(), media_type=MEDIA["zip"],
-                            headers={"Content-Disposition": _disposition(name)})
         path = result.files[0]
+        if fmt == "zip":  # the CSV files, one per part, as one download
+            path = work / path.name.replace("-summary.csv", "-csv.zip")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+                for part in result.files:
+                    zf.write(part, part.name)
         return FileResponse(path, media_type=MEDIA[fmt], filename=path.name,
                             background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
 
-
-def _disposition(name: str) -> str:
-    from urllib.parse import quote
-    return f"attachment; filename=\"{name.encode('ascii', 'replace').decode()}\"; filename*=utf-8''{quote(name)}"

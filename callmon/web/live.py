@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from callmon.live.hub import LiveHub
 from callmon.masking import mask_number
@@ -50,11 +50,10 @@ def live_state(request: Request, who: Principal = Depends(require(*WATCHERS))) -
 
 
 @router.get("/api/live/stream")
-async def live_stream(request: Request, who: Principal = Depends(require(*WATCHERS))) -> StreamingResponse:
+async def live_stream(request: Request, who: Principal = Depends(require(*WATCHERS))) -> Response:
     hub = _hub(request)
     if hub is None:
-        return JSONResponse({"detail": "the live board is served by callmon run"},  # type: ignore[return-value]
-                            status_code=503)
+        return JSONResponse({"detail": "the live board is served by callmon run"}, status_code=503)
     mask = masks(request, who)
 
     async def events() -> AsyncIterator[bytes]:
