@@ -16,7 +16,7 @@ from callmon.config import load_config
 from callmon.ops.health import readiness
 from tests.conftest import ASTERISK
 from tests.fakeami import FakeAmiServer
-from tests.test_live_daemon import Daemon, stored, wait_until
+from tests.test_live_daemon import Daemon, answers, stored, wait_until
 
 TOKEN = "prom-token-4f9a"
 
@@ -41,14 +41,7 @@ def test_health_readiness_metrics_and_status(tmp_path: Path, run_daemon: Callabl
         base = f"http://127.0.0.1:{daemon.http_port}"
         store = stored(db_url)
         wait_until(lambda: store.count()[0] == 1, what="the call stored")
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, what="ready")
+        wait_until(lambda: answers(f"{base}/readyz"), what="ready")
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         assert httpx.get(f"{base}/readyz").json() == {"ready": True, "checks": {"ami": True, "database": True,
                                                                                 "backlog": True}}
@@ -73,7 +66,7 @@ def test_health_readiness_metrics_and_status(tmp_path: Path, run_daemon: Callabl
     finally:
         server.stop()
     # Asterisk gone: alive, but not ready, and `callmon status` says which check fails
-    wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, what="not ready")
+    wait_until(lambda: answers(f"{base}/readyz", 503), what="not ready")
     assert httpx.get(f"{base}/readyz").json()["checks"]["ami"] is False
     assert httpx.get(f"{base}/healthz").status_code == 200
     done = status(daemon)

@@ -26,7 +26,7 @@ from callmon.store import accounts
 from callmon.store.db import open_store
 from tests.conftest import ASTERISK
 from tests.fakeami import FakeAmiServer
-from tests.test_live_daemon import Daemon, stored, wait_until
+from tests.test_live_daemon import Daemon, answers, stored, wait_until
 from tests.test_web_browser import MISSING, WAIT, artifact_dir, new_driver
 
 CAPTURE = ASTERISK / "ami-capture-ring30-noncompliant.raw"
@@ -77,14 +77,7 @@ def test_wallboard_turns_red_within_200_ms_and_the_webhook_gets_one_alert(tmp_pa
     base = f"http://127.0.0.1:{daemon.http_port}"
     try:
         wait_until(lambda: server.logins == [("monitor", True)], what="the daemon's login")
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, what="the web server")
+        wait_until(lambda: answers(f"{base}/healthz"), what="the web server")
         driver = new_driver(tmp_path)
         try:
             driver.get(base + "/login")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from callmon.store.db import open_store
@@ -65,6 +66,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str =
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def answers(url: str, status: int = 200) -> bool:
+    """Whether ``url`` answers ``status`` now (False while nothing listens there yet)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == status
+    except httpx.HTTPError:
+        return False
 
 
 def stored(db_url: str) -> Store:
@@ -240,8 +249,6 @@ def test_sigterm_stores_what_was_received(tmp_path: Path, run_daemon: Callable[.
 def test_run_serves_the_review_ui_when_enabled(tmp_path: Path, run_daemon: Callable[..., Daemon]) -> None:
     """[web] enabled: ``callmon run`` serves the UI beside AMI; it answers only with a session, and
     SIGTERM still ends the daemon cleanly with every call stored."""
-    import httpx
-
     from tests.webapp import free_port
 
     db_url = f"sqlite:///{tmp_path}/web.db"
@@ -250,14 +257,7 @@ def test_run_serves_the_review_ui_when_enabled(tmp_path: Path, run_daemon: Calla
         daemon = run_daemon(server.port, db_url, CALLMON_WEB_ENABLED="true", CALLMON_HTTP_PORT=str(port))
         store = stored(db_url)
         wait_until(lambda: store.count()[0] == 1, what="the call stored")
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, what="the web server")
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), what="the web server")
         assert httpx.get(f"http://127.0.0.1:{port}/api/calls").status_code == 401
         login = httpx.get(f"http://127.0.0.1:{port}/queue", follow_redirects=False)
         assert login.status_code == 303 and login.headers["location"].startswith("/login")
