@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
+
+from callmon.masking import mask_phones
 
 _SECRETS: set[str] = set()
 
@@ -27,14 +28,6 @@ def scrub(text: str) -> str:
     for secret in _SECRETS:
         text = text.replace(secret, "***")
     return text
-
-
-# a run of 8+ digits that is not part of a dotted call id (Linkedid, Uniqueid) or of a longer number
-_PHONE = re.compile(r"(?<![0-9.*])([0-9]{3})([0-9]{1,})([0-9]{4})(?![0-9]|\.[0-9])")
-
-
-def mask_phones(text: str) -> str:
-    return _PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
 
 
 def _clean(record: logging.LogRecord, text: str) -> str:

@@ -22,3 +22,13 @@ def mask_number(number: str | None) -> str | None:
         return "*" * len(number)
     return number[:3] + "*" * max(1, len(number) - 7) + number[-4:] if len(number) >= 8 else \
         "*" * (len(number) - 2) + number[-2:]
+
+
+# For log lines: a run of 8+ digits that is not part of a dotted call id (Linkedid, Uniqueid
+# 1795357820.12) or of a longer number.  ``mask_text`` serves spoken text, where no call ids occur.
+_LOGGED_PHONE = re.compile(r"(?<![0-9.*])([0-9]{3})([0-9]{1,})([0-9]{4})(?![0-9]|\.[0-9])")
+
+
+def mask_phones(text: str) -> str:
+    """Phone numbers in a log line as 139****0007, call ids left whole."""
+    return _LOGGED_PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)

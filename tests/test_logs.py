@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from callmon.logs import mask_phones
+from callmon.masking import mask_phones
 
 
 @pytest.mark.parametrize(("text", "shown"), [
