@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from callmon.calls.record import CallRecord, OperatorRing
 from callmon.store.models import Call, OperatorRingRow, Score
+from callmon.store.review import effective_items, effective_passed, effective_score
 from callmon.store.review_models import Dispute
 
 _CALL_COLUMNS = (
@@ -93,15 +94,15 @@ class ScoredCall:
 
     @property
     def effective_score(self) -> int | None:
-        return self.score if self.reviewed_score is None else self.reviewed_score
+        return effective_score(self)
 
     @property
     def effective_passed(self) -> bool | None:
-        return self.passed if self.reviewed_passed is None else self.reviewed_passed
+        return effective_passed(self)
 
     @property
     def effective_items(self) -> list[dict[str, Any]]:
-        return self.items if self.reviewed_items is None else self.reviewed_items
+        return effective_items(self)
 
     @property
     def reviewed(self) -> bool:

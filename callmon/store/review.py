@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Boolean, Select, Text, and_, case, column, func, literal_column, select, true
 from sqlalchemy.orm import Session, defer, selectinload
@@ -175,17 +175,34 @@ def call_detail(session: Session, call_id: int) -> dict[str, Any] | None:
     }
 
 
-def effective_items(score: Score) -> list[dict[str, Any]]:
+class Verdicts(Protocol):
+    """A call's automatic and reviewed verdicts: a ``Score`` row, or ``period.ScoredCall`` read in bulk."""
+
+    @property
+    def score(self) -> int | None: ...
+    @property
+    def passed(self) -> bool | None: ...
+    @property
+    def items(self) -> Any: ...
+    @property
+    def reviewed_score(self) -> int | None: ...
+    @property
+    def reviewed_passed(self) -> bool | None: ...
+    @property
+    def reviewed_items(self) -> Any: ...
+
+
+def effective_items(score: Verdicts) -> list[dict[str, Any]]:
     """The items that count: a person's where they reviewed, else the automatic ones."""
     return list(score.reviewed_items if score.reviewed_items is not None else score.items)
 
 
-def effective_score(score: Score) -> int | None:
+def effective_score(score: Verdicts) -> int | None:
     """The score that counts: a person's where they reviewed, else the automatic one."""
     return score.score if score.reviewed_score is None else score.reviewed_score
 
 
-def effective_passed(score: Score) -> bool | None:
+def effective_passed(score: Verdicts) -> bool | None:
     return score.passed if score.reviewed_passed is None else score.reviewed_passed
 
 
