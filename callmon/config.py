@@ -65,6 +65,7 @@ class AmiConfig:
     ping_timeout: float = 10.0
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
+    queue_log: str = ""  # Asterisk's queue_log file: calls missed while disconnected are backfilled from it
 
 
 @dataclass
@@ -94,6 +95,15 @@ class StoreConfig:
 
     batch_events: int = 2000
     flush_seconds: float = 0.5
+
+
+@dataclass
+class SpoolConfig:
+    """The local durable spool: AMI items on disk before processing, kept until the database has them."""
+
+    dir: str = ""  # "" = beside the SQLite file (<file>.spool), else ./spool (the service's state directory)
+    fsync_seconds: float = 1.0  # at most this much is lost on power loss (a kill -9 loses nothing)
+    segment_mb: int = 32
 
 
 @dataclass
@@ -194,6 +204,18 @@ class ExportConfig:
 
 
 @dataclass
+class RetentionConfig:
+    """How long call evidence is kept (``callmon purge`` and its daily timer); 0 days = forever.
+
+    Call records, raw events and scores are never purged: the figures and verdicts stay checkable.
+    """
+
+    recordings_days: int = 0
+    transcripts_days: int = 0
+    hold_open_reviews: bool = True  # flagged-unreviewed, disputed or still disputable calls keep their evidence
+
+
+@dataclass
 class LogConfig:
     """Logging to stderr (journald): one line per event of note."""
 
@@ -209,6 +231,7 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     rings: RingsConfig = field(default_factory=RingsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
@@ -217,6 +240,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source_file: str | None = None
 

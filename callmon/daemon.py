@@ -19,19 +19,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from callmon.calls.events import CallEvent, make_event
-from callmon.calls.tracker import CallTracker, linkedids_of
+from sqlalchemy.exc import SQLAlchemyError
+
+from callmon import recovery
+from callmon.calls.tracker import CallTracker, snapshot_by_call
 from callmon.config import Config
 from callmon.live.alerts import AlertSender
 from callmon.live.board import Board
 from callmon.live.hub import LiveHub
 from callmon.ops.systemd import Notifier
 from callmon.pipeline import CallPipeline, now_us
+from callmon.recovery import spool_item
 from callmon.sources.ami_client import AmiConnectionLost, AmiSession
 from callmon.sources.ami_protocol import Message
 from callmon.sources.serial_run import SerialRun
 from callmon.sources.serial_spec import parse_patterns, parse_spec
 from callmon.store.repository import Store
+from callmon.store.spool import Spool
 from callmon.web.embedded import http_server
 
 log = logging.getLogger(__name__)
@@ -48,8 +52,13 @@ class Daemon:
             store, cfg.rings.policy(), pbx=ami.pbx, source=f"ami:{ami.host}:{ami.port}",
             tracker=CallTracker(cfg.calls.ttl_seconds, cfg.calls.grace_seconds),
             batch_events=cfg.store.batch_events)
-        # In arrival order: ("event", Message), ("gap", detail) or ("snapshot", [Message]).
-        self.queue: asyncio.Queue[tuple[str, Any, int]] = asyncio.Queue()
+        self.pipeline.spool_name = f"ami:{ami.pbx}"
+        self.pipeline.hold_on_store_error = True  # a database outage is waited out, not fatal
+        self.spool = Spool(recovery.spool_dir(cfg.spool.dir, cfg.database.url),
+                           segment_bytes=cfg.spool.segment_mb * 1024 * 1024, fsync_seconds=cfg.spool.fsync_seconds)
+        # In arrival order, each on disk (its spool number, 0 if the spool could not take it) before it is
+        # queued: ("event", Message), ("gap", detail) or ("snapshot", [Message]).
+        self.queue: asyncio.Queue[tuple[str, Any, int, int]] = asyncio.Queue()
         self.stop = asyncio.Event()
         self.connected = False
         self.sessions = 0
@@ -64,13 +73,25 @@ class Daemon:
     def _on_event(self, message: Message, received_us: int) -> None:
         self.events_received += 1
         self.last_event_at = time.monotonic()
-        self.queue.put_nowait(("event", message, received_us))
+        self._put("event", message, received_us)
         try:
             self.live.on_message(message)  # the wallboard hears it now, not after the store
         except Exception:
             log.exception("wallboard: could not apply %s", message.get("Event"))
 
+    def _put(self, kind: str, payload: Any, at_us: int) -> None:
+        """Spool, then queue: what was received survives a kill -9 or a database outage."""
+        self.queue.put_nowait((kind, payload, at_us, spool_item(self.spool, kind, payload, at_us)))
+
     # what /readyz and /metrics read (ops.health.DaemonState)
+    @property
+    def store_ok(self) -> bool:
+        return self.pipeline.store_ok
+
+    @property
+    def spool_ok(self) -> bool:
+        return self.spool.ok
+
     @property
     def ami_connected(self) -> bool:
         return self.connected
@@ -103,8 +124,10 @@ class Daemon:
     def write_backlog(self) -> int:
         return self.pipeline.backlog
 
-    def _apply(self, kind: str, payload: Any, at_us: int) -> None:
+    def _apply(self, kind: str, payload: Any, at_us: int, seq: int) -> None:
         self._handlers[kind](payload, at_us)
+        if seq:
+            self.pipeline.position = seq
 
     def _gap(self, detail: str, at_us: int) -> None:
         self.pipeline.gap(at_us, detail)
@@ -117,12 +140,15 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
-        restored = await asyncio.to_thread(self._restore)
+        recovered = await self._recover()
+        if recovered is None:  # asked to stop while waiting for the database
+            return 0
+        restored, replayed = recovered
         # read before the AMI session starts: an await here, while the first session logs in and
         # snapshots, made a drop in those first milliseconds leave a call open (test_drop_in_the_middle...)
         self.live.start_today(*await asyncio.to_thread(self.store.today_counts, self.cfg.tz))
-        if restored:
-            log.info("resumed %d call(s) in progress from the store", restored)
+        if restored or replayed:
+            log.info("resumed %d call(s) in progress from the store", self.pipeline.tracker.in_progress)
         consumer = asyncio.create_task(self._consume())
         reader = asyncio.create_task(self._connection_loop())
         stopper = asyncio.create_task(self.stop.wait())
@@ -150,10 +176,16 @@ class Daemon:
             for thread in serial_threads:
                 await asyncio.to_thread(thread.join, 10)
             self.stop.set()
-            self.queue.put_nowait(("stop", None, 0))  # after every event already received
+            self.queue.put_nowait(("stop", None, 0, 0))  # after every event already received
             await asyncio.gather(consumer, return_exceptions=True)
             self._drain()
-            await asyncio.to_thread(self.pipeline.flush)
+            self.pipeline._retry_at = 0.0  # one last attempt now, whatever the backoff said
+            if await asyncio.to_thread(self.pipeline.flush):
+                self.spool.release(self.pipeline.stored_position)
+            else:
+                log.error("stopping with the database unavailable: %d event(s) stay in the spool %s and are "
+                          "stored at the next start", self.pipeline.backlog, self.spool.dir)
+            self.spool.close()
             log.info("stopped: %d events, %d calls stored this run", self.pipeline.events_seen,
                      self.pipeline.calls_done)
         return 0
@@ -200,22 +232,31 @@ class Daemon:
                             time.monotonic() - self.beat)
             self.notifier.status(self.status_line())
 
-    def _restore(self) -> int:
-        """Calls with stored events but no record: in progress when we last stopped."""
-        pbx = self.cfg.ami.pbx
-        unfinished = self.store.unfinished_calls(pbx)
-        for linkedid in unfinished:
-            for event in self.store.call_events(pbx, linkedid):
-                self.pipeline.tracker.add(event, linkedid)
-        if unfinished:
-            self.pipeline.gap(now_us(), "callmon was not running")
-        return len(unfinished)
+    async def _recover(self) -> tuple[int, int] | None:
+        """Calls in progress at the last stop (database), then the spool's items the database lacks.
+
+        Waits, not ready, while the database cannot be reached: nothing can be judged without it.
+        """
+        delay = 1.0
+        while True:
+            try:
+                done = await asyncio.to_thread(recovery.start, self.pipeline, self.spool, self.store,
+                                               self.cfg.ami.pbx)
+                self.pipeline.store_error = None
+                return done
+            except SQLAlchemyError as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+                log.error("database unavailable at start: %s; retrying in %.0f s", reason, delay)
+                self.pipeline.store_error = reason
+                if await self._sleep(delay):
+                    return None
+                delay = min(delay * 2, 30.0)
 
     def _drain(self) -> None:
         while not self.queue.empty():
-            kind, payload, at_us = self.queue.get_nowait()
+            kind, payload, at_us, seq = self.queue.get_nowait()
             if kind != "stop":
-                self._apply(kind, payload, at_us)
+                self._apply(kind, payload, at_us, seq)
 
     async def _consume(self) -> None:
         flush_every = self.cfg.store.flush_seconds
@@ -223,10 +264,10 @@ class Daemon:
         while True:
             self.beat = time.monotonic()
             try:
-                kind, payload, at_us = await asyncio.wait_for(self.queue.get(), timeout=flush_every)
+                kind, payload, at_us, seq = await asyncio.wait_for(self.queue.get(), timeout=flush_every)
                 if kind == "stop":
                     return
-                self._apply(kind, payload, at_us)
+                self._apply(kind, payload, at_us, seq)
             except TimeoutError:
                 pass
             now = time.monotonic()
@@ -234,7 +275,8 @@ class Daemon:
                 self.pipeline.sweep()
                 last_sweep = now
             if self.pipeline.backlog and (now - last_flush >= flush_every or self.queue.empty()):
-                await asyncio.to_thread(self.pipeline.flush)
+                if await asyncio.to_thread(self.pipeline.flush):
+                    self.spool.release(self.pipeline.stored_position)
                 last_flush = now
 
     async def _connection_loop(self) -> None:
@@ -267,7 +309,7 @@ class Daemon:
             except AmiConnectionLost as exc:
                 outage_since = time.monotonic()
                 log.warning("AMI connection lost: %s; reconnecting", exc)
-                self.queue.put_nowait(("gap", str(exc), now_us()))
+                self._put("gap", str(exc), now_us())
             finally:
                 self.connected = False
                 session.close()
@@ -276,7 +318,7 @@ class Daemon:
         runner = asyncio.create_task(session.run(self._on_event))
         try:
             snapshot = await session.snapshot()
-            self.queue.put_nowait(("snapshot", snapshot, now_us()))
+            self._put("snapshot", snapshot, now_us())
             await runner
         except asyncio.CancelledError:
             await session.logoff()
@@ -284,24 +326,10 @@ class Daemon:
         finally:
             runner.cancel()
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait, or less if asked to stop; True when asked to stop."""
         try:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
         except TimeoutError:
-            pass
-
-
-def snapshot_by_call(messages: list[Message], received_us: int) -> dict[str, list[CallEvent]]:
-    """Group snapshot messages by Linkedid (QueueEntry rows joined through Uniqueid)."""
-    by_uid: dict[str, str] = {}
-    grouped: dict[str, list[CallEvent]] = {}
-    for message in messages:
-        for linkedid in linkedids_of(message):
-            uid = message.get("Uniqueid")
-            if uid:
-                by_uid[uid] = linkedid
-    for message in messages:
-        ids = linkedids_of(message) or ([by_uid[u]] if (u := message.get("Uniqueid")) in by_uid else [])
-        for linkedid in ids:
-            grouped.setdefault(linkedid, []).append(make_event(message, received_us))
-    return grouped
+            return False
+        return True

@@ -14,6 +14,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from callmon.calls.builder import build_call
 from callmon.calls.events import CallEvent, make_event
 from callmon.calls.record import CallRecord
@@ -63,6 +65,15 @@ class CallPipeline:
         self.calls_incomplete = 0
         self.ring_limit_violations: dict[str, int] = {}
         self.last_event_us = 0
+        # the spool item every pending event came from, up to this one (written with them: see store.spool)
+        self.spool_name: str | None = None
+        self.position = 0
+        self._stored_position = 0
+        self.store_error: str | None = None  # the database's last refusal, while it lasts
+        self._retry_at = 0.0
+        self._retry_delay = 0.5
+        self._rebuild: set[str] = set()  # late events that arrived while the database was away
+        self.hold_on_store_error = False  # the daemon holds and retries; one-shot commands fail at once
 
     @property
     def backlog(self) -> int:
@@ -120,25 +131,54 @@ class CallPipeline:
             if item.update:  # a late event: rebuild the call from everything stored for it
                 if self.store is None:
                     continue
-                self.flush()
-                events = self.store.call_events(self.pbx, item.linkedid)
-            try:
-                record = build_call(item.linkedid, events, self.policy)
-            except Exception as exc:
-                self.errors += 1
-                log.exception("could not compute call %s", item.linkedid)
-                record = CallRecord(linkedid=item.linkedid, incomplete=True, outcome="unknown",
-                                    incomplete_reasons=[f"could not compute the call: {exc}"],
-                                    event_count=len(events))
-            self._calls[item.linkedid] = record
+                if not self.flush():
+                    self._rebuild.add(item.linkedid)
+                    continue
+                try:
+                    events = self.store.call_events(self.pbx, item.linkedid)
+                except SQLAlchemyError as exc:
+                    self._store_failed(exc)
+                    self._rebuild.add(item.linkedid)
+                    continue
+            self._build(item.linkedid, events)
 
-    def flush(self) -> None:
-        """Write what is pending (events, then calls); then hand the calls on."""
-        if not self._events and not self._calls:
-            return
+    def _build(self, linkedid: str, events: list[CallEvent]) -> None:
+        try:
+            record = build_call(linkedid, events, self.policy)
+        except Exception as exc:
+            self.errors += 1
+            log.exception("could not compute call %s", linkedid)
+            record = CallRecord(linkedid=linkedid, incomplete=True, outcome="unknown",
+                                incomplete_reasons=[f"could not compute the call: {exc}"],
+                                event_count=len(events))
+        self._calls[linkedid] = record
+
+    @property
+    def store_ok(self) -> bool:
+        return self.store_error is None
+
+    def flush(self) -> bool:
+        """Write what is pending (events, then calls, and the spool mark); then hand the calls on.
+
+        False when the database refused: everything stays pending (and in the spool) and the next
+        flush after a short backoff tries again, so an outage loses nothing and is logged once.
+        """
+        mark_due = self.spool_name is not None and self.position - self._stored_position >= 1000
+        if not self._events and not self._calls and not mark_due:
+            return True
         calls = list(self._calls.values())
         if self.store is not None:
-            self.store.write_batch(self.pbx, self._events, [(c, self.source) for c in calls], self.policy)
+            if self.store_error is not None and time.monotonic() < self._retry_at:
+                return False
+            mark = (self.spool_name, self.position) if self.spool_name is not None else None
+            try:
+                self.store.write_batch(self.pbx, self._events, [(c, self.source) for c in calls], self.policy,
+                                       mark=mark)
+            except SQLAlchemyError as exc:
+                self._store_failed(exc)
+                return False
+            self._store_back()
+        self._stored_position = self.position
         self._events = []
         self._calls = {}
         self.calls_done += len(calls)
@@ -150,3 +190,41 @@ class CallPipeline:
         if self.on_call is not None:
             for record in calls:
                 self.on_call(record)
+        if self._rebuild:
+            self._rebuild_late()
+        return True
+
+    @property
+    def stored_position(self) -> int:
+        """The last spool item whose events the database holds."""
+        return self._stored_position
+
+    def _store_failed(self, exc: SQLAlchemyError) -> None:
+        if not self.hold_on_store_error:
+            raise exc
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]  # never the SQL or its data
+        if self.store_error is None:
+            log.error("database unavailable: %s; holding %d event(s) and %d call(s) in memory and the spool, "
+                      "retrying", reason, len(self._events), len(self._calls))
+            self._retry_delay = 0.5
+        else:
+            self._retry_delay = min(self._retry_delay * 2, 5.0)
+        self.store_error = reason
+        self._retry_at = time.monotonic() + self._retry_delay
+
+    def _store_back(self) -> None:
+        if self.store_error is not None:
+            log.warning("database available again: writing what was held")
+            self.store_error = None
+
+    def _rebuild_late(self) -> None:
+        assert self.store is not None
+        pending, self._rebuild = self._rebuild, set()
+        for linkedid in pending:
+            try:
+                events = self.store.call_events(self.pbx, linkedid)
+            except SQLAlchemyError as exc:
+                self._store_failed(exc)
+                self._rebuild |= pending
+                return
+            self._build(linkedid, events)

@@ -44,7 +44,7 @@ def test_health_readiness_metrics_and_status(tmp_path: Path, run_daemon: Callabl
         wait_until(lambda: answers(f"{base}/readyz"), what="ready")
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         assert httpx.get(f"{base}/readyz").json() == {"ready": True, "checks": {"ami": True, "database": True,
-                                                                                "backlog": True}}
+                                                                                "backlog": True, "spool": True}}
         done = status(daemon)
         assert done.returncode == 0 and done.stdout.startswith("ready"), done.stdout + done.stderr
         assert httpx.get(f"{base}/metrics").status_code == 401
@@ -81,7 +81,7 @@ def test_readiness_reports_an_unreachable_database() -> None:
     cfg = load_config(None)
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:9/none", connect_args={"connect_timeout": 2})
     assert readiness(cfg, engine, None) == {"ready": False, "checks": {"ami": True, "database": False,
-                                                                      "backlog": False}}
+                                                                      "backlog": False, "spool": True}}
 
 
 def test_a_taken_http_port_does_not_stop_the_daemon(tmp_path: Path, run_daemon: Callable[..., Daemon]) -> None:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,7 +44,8 @@ class Daemon:
             "CALLMON_DATABASE_URL": db_url, "CALLMON_AMI_HOST": "127.0.0.1", "CALLMON_AMI_PORT": str(port),
             "CALLMON_AMI_USERNAME": "monitor", "CALLMON_AMI_SECRET": secret,
             "CALLMON_AMI_RECONNECT_MIN": "0.2", "CALLMON_AMI_RECONNECT_MAX": "1",
-            "CALLMON_STORE_FLUSH_SECONDS": "0.1", "CALLMON_HTTP_PORT": str(_free_port()), **extra,
+            "CALLMON_STORE_FLUSH_SECONDS": "0.1", "CALLMON_HTTP_PORT": str(_free_port()),
+            "CALLMON_SPOOL_DIR": str(tmp_path / f"spool-{zlib.crc32(db_url.encode())}"), **extra,
         })
         self.http_port = int(env["CALLMON_HTTP_PORT"])
         self.proc = subprocess.Popen([sys.executable, "-m", "callmon", "run"], env=env,

@@ -350,7 +350,7 @@ def test_nothing_but_login_static_and_healthz_is_served_without_a_session(site: 
     assert client.get("/healthz").json() == {"status": "ok"}
     # yes/no per check and nothing else: no host, no counts, no versions
     assert client.get("/readyz").json() == {"ready": True, "checks": {"ami": True, "database": True,
-                                                                      "backlog": True}}
+                                                                      "backlog": True, "spool": True}}
 
 
 # --------------------------------------------------------------------------------------------

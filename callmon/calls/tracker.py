@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from callmon.calls.events import EVICTED, GAP, SNAPSHOT, STREAM_END, CallEvent, marker
+from callmon.calls.events import EVICTED, GAP, SNAPSHOT, STREAM_END, CallEvent, make_event, marker
 from callmon.sources.ami_protocol import Message
 
 _LINK_KEYS = (
@@ -167,3 +167,19 @@ class CallTracker:
             self._finish(call, marker(STREAM_END, call.linkedid, max(now_us, call.last_seen_us), Detail=detail))
             for call in list(self._active.values())
         ]
+
+
+def snapshot_by_call(messages: list[Message], received_us: int) -> dict[str, list[CallEvent]]:
+    """Group snapshot messages by Linkedid (QueueEntry rows joined through Uniqueid)."""
+    by_uid: dict[str, str] = {}
+    grouped: dict[str, list[CallEvent]] = {}
+    for message in messages:
+        for linkedid in linkedids_of(message):
+            uid = message.get("Uniqueid")
+            if uid:
+                by_uid[uid] = linkedid
+    for message in messages:
+        ids = linkedids_of(message) or ([by_uid[u]] if (u := message.get("Uniqueid")) in by_uid else [])
+        for linkedid in ids:
+            grouped.setdefault(linkedid, []).append(make_event(message, received_us))
+    return grouped

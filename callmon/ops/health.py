@@ -49,6 +49,10 @@ class DaemonState(Protocol):
     def last_event_age(self) -> float | None: ...
     @property
     def write_backlog(self) -> int: ...
+    @property
+    def store_ok(self) -> bool: ...
+    @property
+    def spool_ok(self) -> bool: ...
 
 
 def _database(engine: Engine) -> tuple[bool, int | None]:
@@ -64,12 +68,17 @@ def _database(engine: Engine) -> tuple[bool, int | None]:
 
 
 def readiness(cfg: Config, engine: Engine, state: DaemonState | None) -> dict[str, Any]:
-    """{"ready": bool, "checks": {"ami", "database", "backlog"}}: yes/no only, nothing more."""
+    """{"ready": bool, "checks": {"ami", "database", "backlog", "spool"}}: yes/no only, nothing more.
+
+    "database" is no while it cannot be reached or while it refuses the daemon's writes (PostgreSQL
+    stopped, the SQLite file read-only); "spool" is no while the local spool cannot be written.
+    """
     reachable, waiting = _database(engine)
     checks = {
         "ami": True if state is None else state.ami_connected,  # `callmon web` alone has no AMI to judge
-        "database": reachable,
+        "database": reachable and (state is None or state.store_ok),
         "backlog": waiting is not None and waiting <= cfg.http.ready_max_backlog,
+        "spool": True if state is None else state.spool_ok,
     }
     return {"ready": all(checks.values()), "checks": checks}
 
@@ -96,6 +105,8 @@ class _Collector(Collector):
             yield GaugeMetricFamily("callmon_last_event_age_seconds", "seconds since the last AMI event",
                                     -1 if age is None else age)
             yield GaugeMetricFamily("callmon_store_write_backlog", "events and calls not yet written", s.write_backlog)
+            yield GaugeMetricFamily("callmon_store_ok", "0 while the database refuses writes", int(s.store_ok))
+            yield GaugeMetricFamily("callmon_spool_ok", "0 while the local spool cannot be written", int(s.spool_ok))
         yield from self._queue()
 
     def _queue(self) -> Iterator[Any]:

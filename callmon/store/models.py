@@ -33,6 +33,16 @@ class RawEvent(Base):
     raw: Mapped[str] = mapped_column(Text)
 
 
+class SpoolMark(Base):
+    """The last spool record whose events are in this database (written in the same transaction)."""
+
+    __tablename__ = "spool_marks"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+
+
 class Call(Base):
     """One call's computed record; rebuilt from ``raw_events`` by recompute."""
 
@@ -81,6 +91,9 @@ class Call(Base):
     computed_us: Mapped[int] = mapped_column(BigInteger)
     witness: Mapped[str | None] = mapped_column(String(255))  # the other source's record of this call (0009)
     witness_rings: Mapped[int | None] = mapped_column(BigInteger)
+    # when ``callmon purge`` removed this call's audio / transcripts under [retention] (0011); None = never
+    recordings_purged_us: Mapped[int | None] = mapped_column(BigInteger)
+    transcripts_purged_us: Mapped[int | None] = mapped_column(BigInteger)
 
     rings_list: Mapped[list[OperatorRingRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="OperatorRingRow.rung_us"

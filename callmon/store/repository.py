@@ -21,7 +21,7 @@ from callmon.calls.events import MARKERS, CallEvent, event_from_raw
 from callmon.calls.record import CallRecord, OperatorRing
 from callmon.calls.rings import RingPolicy
 from callmon.store.jobs import TRANSCRIBE
-from callmon.store.models import Call, Job, OperatorRingRow, RawEvent, Transcript
+from callmon.store.models import Call, Job, OperatorRingRow, RawEvent, SpoolMark, Transcript
 from callmon.store.period import iter_records
 from callmon.store.witness import link_witnesses
 
@@ -57,15 +57,28 @@ class Store:
         self.witness_us = int(witness_seconds * 1_000_000)  # AMI and serial records this close are one call
 
     def write_batch(self, pbx: str, events: Sequence[PendingEvent],
-                    calls: Sequence[tuple[CallRecord, str | None]], policy: RingPolicy) -> None:
-        """Raw events, then call records, atomically."""
-        if not events and not calls:
+                    calls: Sequence[tuple[CallRecord, str | None]], policy: RingPolicy,
+                    mark: tuple[str, int] | None = None) -> None:
+        """Raw events, then call records, and how far the spool ``mark`` reached: atomically."""
+        if not events and not calls and mark is None:
             return
         with Session(self.engine) as session, session.begin():
             if events:
                 session.execute(insert(RawEvent), [_event_row(pbx, p) for p in events])
             if calls:
                 self._upsert_calls(session, pbx, calls, policy)
+            if mark is not None:
+                row = session.get(SpoolMark, mark[0])
+                if row is None:
+                    session.add(SpoolMark(name=mark[0], seq=mark[1], updated_us=_now_us()))
+                else:
+                    row.seq, row.updated_us = max(row.seq, mark[1]), _now_us()
+
+    def spool_mark(self, name: str) -> int:
+        """The last spool item named ``name`` whose events are stored (0: none)."""
+        with Session(self.engine) as session:
+            row = session.get(SpoolMark, name)
+            return row.seq if row is not None else 0
 
     def _upsert_calls(self, session: Session, pbx: str, calls: Sequence[tuple[CallRecord, str | None]],
                       policy: RingPolicy) -> None:
