@@ -53,3 +53,17 @@ def test_tracker_ttl_eviction_and_end_of_stream() -> None:
     (rest,) = tracker.end_of_stream(int(170e6), "test")
     assert rest.linkedid == "y" and rest.events[-1].name == STREAM_END
     assert tracker.in_progress == 0
+
+
+def test_a_gap_crossing_call_whose_last_listed_channel_hangs_up_before_the_snapshot_is_applied_ends() -> None:
+    """The reconnect race: channel b vanished in the gap (no Hangup will come); a was listed by
+    CoreShowChannels but hung up before the snapshot reached the tracker.  Trimming the call to the
+    listed channels leaves none alive: the call must end there, not wait for the TTL."""
+    tracker = CallTracker()
+    tracker.add(ev("Newchannel", 1, Uniqueid="a", Linkedid="a"), "a")
+    tracker.add(ev("Newchannel", 2, Uniqueid="b", Linkedid="a"), "a")
+    tracker.mark_gap(int(3e6), "AMI closed the connection")
+    assert tracker.add(ev("Hangup", 5, Uniqueid="a", Linkedid="a"), "a") == []  # b is still thought alive
+    listed = [ev("CoreShowChannel", 4, Uniqueid="a", Linkedid="a")]
+    finished, _ = tracker.reconcile({"a": listed}, int(6e6))
+    assert [f.linkedid for f in finished] == ["a"] and tracker.in_progress == 0

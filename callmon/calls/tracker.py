@@ -159,6 +159,8 @@ class CallTracker:
                 uid = event.get("Uniqueid")
                 if uid and uid not in call.hungup:
                     call.alive.add(uid)
+            if linkedid in suspects and not call.alive:  # its listed channels hung up before the snapshot
+                finished.append(self._finish(call))  # was applied, the others vanished in the gap: it is over
         return finished, added
 
     def end_of_stream(self, now_us: int, detail: str) -> list[Finished]:
