@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from callmon import recovery
+from callmon.backfill import QueueLogBackfill
 from callmon.calls.tracker import CallTracker, snapshot_by_call
 from callmon.config import Config
 from callmon.live.alerts import AlertSender
@@ -56,6 +57,10 @@ class Daemon:
         self.pipeline.hold_on_store_error = True  # a database outage is waited out, not fatal
         self.spool = Spool(recovery.spool_dir(cfg.spool.dir, cfg.database.url),
                            segment_bytes=cfg.spool.segment_mb * 1024 * 1024, fsync_seconds=cfg.spool.fsync_seconds)
+        self.backfill = QueueLogBackfill(cfg.ami.queue_log, self.pipeline, store, ami.pbx) if cfg.ami.queue_log \
+            else None
+        self._gap_since: int | None = None  # when AMI was last seen before the current gap (Asterisk's clock)
+        self._backfill_window: tuple[int, int] | None = None
         # In arrival order, each on disk (its spool number, 0 if the spool could not take it) before it is
         # queued: ("event", Message), ("gap", detail) or ("snapshot", [Message]).
         self.queue: asyncio.Queue[tuple[str, Any, int, int]] = asyncio.Queue()
@@ -131,9 +136,21 @@ class Daemon:
 
     def _gap(self, detail: str, at_us: int) -> None:
         self.pipeline.gap(at_us, detail)
+        if self._gap_since is None:
+            self._gap_since = min(self.pipeline.last_event_us or at_us, at_us)
 
     def _snapshot(self, messages: list[Message], at_us: int) -> None:
         self.pipeline.reconcile(snapshot_by_call(messages, at_us), at_us)
+        if self._gap_since is not None:  # what began and ended in the gap is only in queue_log
+            self._backfill_window, self._gap_since = (self._gap_since, at_us), None
+
+    def _run_backfill(self) -> None:
+        window, self._backfill_window = self._backfill_window, None
+        if self.backfill is not None and window is not None:
+            try:
+                self.backfill.run(*window)
+            except SQLAlchemyError:
+                self._backfill_window = window  # the database went away meanwhile: again when it is back
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (returns 0) or a login is refused (raises AmiAuthError)."""
@@ -242,6 +259,9 @@ class Daemon:
             try:
                 done = await asyncio.to_thread(recovery.start, self.pipeline, self.spool, self.store,
                                                self.cfg.ami.pbx)
+                _, stored_at = await asyncio.to_thread(self.store.spool_mark_at, self.pipeline.spool_name or "")
+                if stored_at is not None:  # not the first start: what happened while stopped is in queue_log
+                    self._gap_since = min(stored_at, self.pipeline.last_event_us or stored_at)
                 self.pipeline.store_error = None
                 return done
             except SQLAlchemyError as exc:
@@ -268,6 +288,8 @@ class Daemon:
                 if kind == "stop":
                     return
                 self._apply(kind, payload, at_us, seq)
+                if self._backfill_window is not None and self.pipeline.store_ok:
+                    await asyncio.to_thread(self._run_backfill)
             except TimeoutError:
                 pass
             now = time.monotonic()

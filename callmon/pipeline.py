@@ -20,6 +20,7 @@ from callmon.calls.builder import build_call
 from callmon.calls.events import CallEvent, make_event
 from callmon.calls.record import CallRecord
 from callmon.calls.rings import RingPolicy
+from callmon.calls.seen import SeenCalls
 from callmon.calls.tracker import CallTracker, Finished, linkedids_of
 from callmon.sources.ami_protocol import Message
 from callmon.store.repository import PendingEvent, Store
@@ -73,6 +74,7 @@ class CallPipeline:
         self._retry_at = 0.0
         self._retry_delay = 0.5
         self._rebuild: set[str] = set()  # late events that arrived while the database was away
+        self.seen = SeenCalls()  # recent calls by channel and caller number: the queue_log backfill asks
         self.hold_on_store_error = False  # the daemon holds and retries; one-shot commands fail at once
 
     @property
@@ -92,6 +94,7 @@ class CallPipeline:
             if not linkedids:
                 self.events_without_call += 1
                 return
+            self.seen.note(event, linkedids[0])
             for linkedid in linkedids:
                 self._events.append(PendingEvent(linkedid, event, self.source))
                 self._finished(self.tracker.add(event, linkedid))
@@ -107,11 +110,19 @@ class CallPipeline:
             linkedid = event.linkedid or ""
             self._events.append(PendingEvent(linkedid, event, self.source))
 
+    def adopt(self, linkedid: str, events: list[CallEvent]) -> None:
+        """A whole call from elsewhere (queue_log): its events stored, its record built, both at the next flush."""
+        self._events.extend(PendingEvent(linkedid, event, self.source) for event in events)
+        self._build(linkedid, events)
+
     def gap(self, lost_us: int, detail: str) -> None:
         self.add_markers(self.tracker.mark_gap(lost_us, detail))
 
     def reconcile(self, snapshot: dict[str, list[CallEvent]], at_us: int) -> None:
         finished, added = self.tracker.reconcile(snapshot, at_us)
+        for linkedid, events in snapshot.items():
+            for event in events:
+                self.seen.note(event, linkedid)
         self.add_markers(added)
         self._finished(finished)
 

@@ -69,6 +69,7 @@ def restore(pipeline: CallPipeline, store: Store, pbx: str) -> int:
     for linkedid in unfinished:
         for event in store.call_events(pbx, linkedid):
             pipeline.tracker.add(event, linkedid)
+            pipeline.seen.note(event, linkedid)
     return len(unfinished)
 
 

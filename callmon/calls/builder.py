@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from callmon.calls.events import EVICTED, GAP, MARKERS, SNAPSHOT, STREAM_END, CallEvent
+from callmon.calls.queue_log_calls import build_from_queue_log, is_queue_log_call
 from callmon.calls.record import CallRecord, OperatorRing, ms
 from callmon.calls.rings import RingPolicy
 
@@ -294,6 +295,8 @@ DISPATCH: dict[str, Handler] = {
 
 def build_call(linkedid: str, events: Sequence[CallEvent], policy: RingPolicy) -> CallRecord:
     """The record of one call from its complete, ordered event list."""
+    if is_queue_log_call(events):  # missed on AMI: what Asterisk's queue_log says, marked incomplete
+        return build_from_queue_log(linkedid, events, policy)
     d = _Draft(linkedid)
     first_us: int | None = None
     for event in events:

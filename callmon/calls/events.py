@@ -19,6 +19,8 @@ EVICTED = "CallmonEvicted"  # no event for longer than the TTL
 STREAM_END = "CallmonStreamEnd"  # a replayed capture ended before the call did
 SNAPSHOT = "CallmonSnapshot"  # the call was first seen in a reconnect snapshot
 MARKERS = frozenset({GAP, EVICTED, STREAM_END, SNAPSHOT})
+# One line of Asterisk's queue_log standing in for a call missed on AMI (calls.queue_log_calls).
+QUEUE_LOG = "CallmonQueueLog"
 
 
 @dataclass(slots=True)
@@ -42,14 +44,31 @@ class CallEvent:
         return self.message.get("Linkedid")
 
 
+# The latest time callmon can store and print in any time zone: 9999-01-01T00:00:00Z.  A larger
+# Timestamp is a corrupt header, not a time (it would overflow datetime and the synthetic markers).
+MAX_TIMESTAMP_S = 253_370_764_800
+
+
+def _digits(text: str) -> bool:
+    return text.isdigit()  # not "²" or "١": str.isdigit accepts those, int() may not
+
+
 def timestamp_us(value: str | None) -> int | None:
-    """Exact microseconds from an AMI ``Timestamp: 1795357773.903577``."""
+    """Exact microseconds from an AMI ``Timestamp: 1795357773.903577``; None if it is not a plausible time."""
     if not value:
         return None
     whole, _, frac = value.strip().partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()):
+    if not _digits(whole) or (frac and not _digits(frac)):
+        return None
+    if len(whole) > 12 or int(whole) >= MAX_TIMESTAMP_S:
         return None
     return int(whole) * 1_000_000 + int((frac + "000000")[:6])
+
+
+def format_us(ts_us: int) -> str:
+    """``1795357773.903577``: exact (no float rounding) for any size, read back by ``timestamp_us``."""
+    sign, us = ("-", -ts_us) if ts_us < 0 else ("", ts_us)
+    return f"{sign}{us // 1_000_000}.{us % 1_000_000:06d}"
 
 
 def make_event(message: Message, received_us: int) -> CallEvent:
@@ -62,7 +81,7 @@ def make_event(message: Message, received_us: int) -> CallEvent:
 
 def marker(name: str, linkedid: str, ts_us: int, **fields: str) -> CallEvent:
     """A synthetic callmon event for one call (gap, eviction, stream end)."""
-    headers = [("Event", name), ("Linkedid", linkedid), ("Timestamp", f"{ts_us / 1e6:.6f}")]
+    headers = [("Event", name), ("Linkedid", linkedid), ("Timestamp", format_us(ts_us))]
     headers += [(k, v) for k, v in fields.items()]
     raw = "".join(f"{k}: {v}\r\n" for k, v in headers).encode()
     return CallEvent(Message(headers, 0, raw), ts_us, "event", ts_us)

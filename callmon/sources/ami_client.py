@@ -110,7 +110,10 @@ class AmiSession:
                     raise AmiConnectionLost(f"not an AMI server: {item.describe()}")
 
     async def _read_items(self) -> list[Banner | Message | Garbage]:
-        data = await self._reader.read(65536)
+        try:
+            data = await self._reader.read(65536)
+        except OSError as exc:  # reset by peer (Asterisk restarting), network down...
+            raise AmiConnectionLost(f"AMI connection failed: {exc.strerror or exc}") from None
         if not data:
             raise AmiConnectionLost("AMI closed the connection")
         self.bytes_read += len(data)

@@ -76,9 +76,13 @@ class Store:
 
     def spool_mark(self, name: str) -> int:
         """The last spool item named ``name`` whose events are stored (0: none)."""
+        return self.spool_mark_at(name)[0]
+
+    def spool_mark_at(self, name: str) -> tuple[int, int | None]:
+        """(that item, when it was written: the last moment this daemon is known to have stored anything)."""
         with Session(self.engine) as session:
             row = session.get(SpoolMark, name)
-            return row.seq if row is not None else 0
+            return (row.seq, row.updated_us) if row is not None else (0, None)
 
     def _upsert_calls(self, session: Session, pbx: str, calls: Sequence[tuple[CallRecord, str | None]],
                       policy: RingPolicy) -> None:
