@@ -81,7 +81,8 @@ class QueueLogBackfill:
                   and not self.pipeline.seen.knows(c.callid, c.caller, c.entered_at * 1_000_000,
                                                    (c.ended_at or c.entered_at) * 1_000_000)]
         stored = stored_queue_calls(self.store.engine, self.pbx,
-                                    [(c.callid, c.caller, c.entered_at * 1_000_000) for c in missed
+                                    [(c.callid, c.caller, c.entered_at * 1_000_000,
+                                      (c.ended_at or c.entered_at) * 1_000_000) for c in missed
                                      if c.entered_at is not None])
         added = 0
         by_line = {e.line_no: e for e in entries}

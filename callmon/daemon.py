@@ -261,7 +261,7 @@ class Daemon:
                                                self.cfg.ami.pbx)
                 _, stored_at = await asyncio.to_thread(self.store.spool_mark_at, self.pipeline.spool_name or "")
                 if stored_at is not None:  # not the first start: what happened while stopped is in queue_log
-                    self._gap_since = min(stored_at, self.pipeline.last_event_us or stored_at)
+                    self._gap_since = max(stored_at, self.pipeline.last_event_us)
                 self.pipeline.store_error = None
                 return done
             except SQLAlchemyError as exc:

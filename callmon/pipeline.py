@@ -123,7 +123,7 @@ class CallPipeline:
         for linkedid, events in snapshot.items():
             for event in events:
                 self.seen.note(event, linkedid)
-        self.add_markers(added)
+        self._events.extend(PendingEvent(linkedid, event, self.source) for linkedid, event in added)
         self._finished(finished)
 
     def sweep(self, at_us: int | None = None) -> None:
@@ -181,7 +181,7 @@ class CallPipeline:
         if self.store is not None:
             if self.store_error is not None and time.monotonic() < self._retry_at:
                 return False
-            mark = (self.spool_name, self.position) if self.spool_name is not None else None
+            mark = (self.spool_name, self.position, self.last_event_us) if self.spool_name is not None else None
             try:
                 self.store.write_batch(self.pbx, self._events, [(c, self.source) for c in calls], self.policy,
                                        mark=mark)

@@ -27,21 +27,38 @@ Pytest factory usage::
 The replay cursor is shared by all connections (the capture is a timeline):
 a client reconnecting after a drop gets the rest, not the start again.
 One client at a time is assumed; `drop_now`/`send_raw`/`burst` act on the newest.
+
+Timeline mode (``lose_while_disconnected=True``) is Asterisk's view of a client: one
+replay clock, started by the first replay, runs whether or not anyone is connected;
+frames are paced by their Timestamps at ``speed`` x real time, and a frame whose moment
+comes while no logged-in client is streaming is lost (Asterisk does not resend), counted
+in ``frames_lost`` (``sent_at`` gets NaN for it, so it stays indexed by frame).  Drops can
+be scheduled at frame indexes or times (``schedule_drops``, ``drop_at_random``).
+``queue_log_lines`` ((time, line) pairs) are appended, flushed, to ``queue_log_path`` when
+the replay clock passes their time, connected or not (outside timeline mode: when the
+replay cursor passes them).  The PBX state the list actions report (``alive_channels``,
+``replay_queue_entries``) is kept incrementally over every frame passed, lost ones included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import random
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 TERM = b"\r\n\r\n"
+_STAMP = re.compile(rb"^Timestamp: ([0-9.]+)\r?$", re.M)
+_TRACKED = (b"Newchannel", b"Hangup", b"QueueCaller")
+_ENTRY_KEYS = ("Queue", "Position", "Channel", "Uniqueid", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
+               "ConnectedLineName")
 # list actions: action -> (attribute holding the items, item event, complete event, message)
 _LISTS = {
     "coreshowchannels": ("channels", "CoreShowChannel", "CoreShowChannelsComplete", "Channels will follow"),
@@ -96,6 +113,7 @@ class _Conn:
         self.authed = False
         self.task: asyncio.Task[Any] | None = asyncio.current_task()
         self.replay: asyncio.Task[None] | None = None
+        self.streaming = False  # timeline mode: receives the replay
 
     async def send(self, data: bytes, chunk: int | None = None) -> None:
         async with self.lock:
@@ -127,6 +145,12 @@ class FakeAmiServer:
         port: int = 0,
         channels_from_replay: bool = False,
         realtime: bool = False,
+        speed: float = 1.0,
+        lose_while_disconnected: bool = False,
+        queue_log_path: str | os.PathLike[str] | None = None,
+        queue_log_lines: Sequence[tuple[float, str]] | None = None,
+        queue_entries_from_replay: bool = False,
+        drop_at_frames: Iterable[int] = (),
     ) -> None:
         if capture is not None and not isinstance(capture, bytes):
             capture = Path(capture).read_bytes()
@@ -151,6 +175,27 @@ class FakeAmiServer:
         self._pos = 0  # next capture frame to replay, shared across connections
         self._dropped = False
         self._conns: list[_Conn] = []
+        self.speed = speed  # replay clock rate for realtime / timeline pacing
+        self.lose_while_disconnected = lose_while_disconnected  # timeline mode (module doc)
+        self.queue_entries_from_replay = queue_entries_from_replay  # QueueStatus as Asterisk would answer now
+        self.queue_log_path = Path(queue_log_path) if queue_log_path is not None else None
+        self.queue_log_lines = sorted(queue_log_lines or [], key=lambda item: item[0])
+        self.queue_log_written: list[tuple[float, float]] = []  # (line time, wall time written)
+        self.frames_lost = 0
+        self.clock_start: tuple[float, float] | None = None  # (capture time, wall time) the replay clock began
+        self.drops: list[int] = []  # frame indexes at which scheduled drops happened
+        self._drop_at: set[int] = set(drop_at_frames)
+        self.outage_seconds = 0.0  # timeline mode: after a scheduled drop, connections are refused this long
+        self.refused = 0
+        self._refuse_until = 0.0
+        self._ql_next = 0
+        self._ql_file: Any = None
+        self._stamps: list[float] | None = None
+        self._timeline_task: asyncio.Task[None] | None = None
+        self._state_lock = threading.Lock()
+        self._state_pos = 0
+        self._alive: dict[str, dict[str, str]] = {}
+        self._waiting: dict[str, dict[str, str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -173,6 +218,9 @@ class FakeAmiServer:
         self._thread.join(5)
         self._loop.close()
         self._loop = self._thread = None
+        if self._ql_file is not None:
+            self._ql_file.close()
+            self._ql_file = None
 
     def __enter__(self) -> FakeAmiServer:
         return self.start()
@@ -187,16 +235,105 @@ class FakeAmiServer:
 
     def alive_channels(self) -> list[dict[str, str]]:
         """Channels created and not yet hung up in the frames replayed so far (lost ones included)."""
-        alive: dict[str, dict[str, str]] = {}
-        for frame in self.frames[: self._pos]:
-            fields = dict(line.split(": ", 1) for line in frame.decode("utf-8", "replace").split("\r\n")
-                          if ": " in line)
-            uid = fields.get("Uniqueid")
-            if fields.get("Event") == "Newchannel" and uid:
-                alive[uid] = {k: fields[k] for k in ("Channel", "Uniqueid", "Linkedid", "CallerIDNum") if k in fields}
-            elif fields.get("Event") == "Hangup" and uid:
-                alive.pop(uid, None)
-        return list(alive.values())
+        with self._state_lock:
+            self._sync()
+            return [dict(c) for c in self._alive.values()]
+
+    def replay_queue_entries(self) -> list[dict[str, str]]:
+        """QueueEntry items for callers who joined and have not left yet (lost frames included).
+
+        Fields of Asterisk 22's QueueEntry (no Linkedid); Position is the rank among the
+        waiting callers of that queue, Wait whole seconds on the replay clock.
+        """
+        with self._state_lock:
+            self._sync()
+            waiting = [dict(e) for e in self._waiting.values()]
+        now, out = self.clock_now(), []
+        ranks: dict[str, int] = {}
+        for entry in waiting:
+            ranks[entry["Queue"]] = ranks.get(entry["Queue"], 0) + 1
+            joined = float(entry.pop("_joined", "nan"))
+            wait = int(now - joined) if now is not None and not math.isnan(joined) and now > joined else 0
+            out.append({**entry, "Position": str(ranks[entry["Queue"]]), "Wait": str(wait), "Priority": "0"})
+        return out
+
+    def clock_now(self) -> float | None:
+        """The replay's current moment in capture time (None before anything was replayed)."""
+        if self._clock is not None and self._loop is not None:
+            return self._clock[0] + (self._loop.time() - self._clock[1]) * self.speed
+        pos = min(self._pos, len(self.frames))
+        found = _STAMP.search(self.frames[pos - 1]) if pos else None
+        return float(found.group(1)) if found else None
+
+    @property
+    def position(self) -> int:
+        """The replay cursor: frames passed so far (sent or lost)."""
+        return self._pos
+
+    def schedule_drops(self, indexes: Iterable[int] = (), times: Iterable[float] = ()) -> list[int]:
+        """Drop the connection just before these frame indexes (or the first frames at/after these times)."""
+        picked = set(indexes)
+        stamps = self._frame_stamps()
+        for t in times:
+            picked.add(next((i for i, s in enumerate(stamps) if s >= t), len(stamps)))
+        self._drop_at |= picked
+        return sorted(picked)
+
+    def drop_at_random(self, n: int, rng: random.Random, start: int = 1, stop: int | None = None) -> list[int]:
+        """Schedule ``n`` drops at distinct random frame indexes in [start, stop); returns them sorted."""
+        stop = len(self.frames) if stop is None else stop
+        return self.schedule_drops(rng.sample(range(start, stop), n))
+
+    def _sync(self) -> None:
+        """Advance the PBX state over the frames passed since the last call (caller holds the lock)."""
+        pos = min(self._pos, len(self.frames))
+        if pos < self._state_pos:  # rewound: rebuild
+            self._state_pos, self._alive, self._waiting = 0, {}, {}
+        for frame in self.frames[self._state_pos: pos]:
+            if any(word in frame for word in _TRACKED):
+                self._track(frame)
+        self._state_pos = pos
+
+    def _track(self, frame: bytes) -> None:
+        fields = dict(line.split(": ", 1) for line in frame.decode("utf-8", "replace").split("\r\n")
+                      if ": " in line)
+        uid, event = fields.get("Uniqueid"), fields.get("Event")
+        if not uid:
+            return
+        if event == "Newchannel":
+            self._alive[uid] = {k: fields[k] for k in ("Channel", "Uniqueid", "Linkedid", "CallerIDNum") if k in fields}
+        elif event == "Hangup":
+            self._alive.pop(uid, None)
+            self._waiting.pop(uid, None)
+        elif event == "QueueCallerJoin":
+            self._waiting[uid] = {k: fields.get(k, "") for k in _ENTRY_KEYS}
+            self._waiting[uid]["_joined"] = fields.get("Timestamp", "nan")
+        elif event in ("QueueCallerLeave", "QueueCallerAbandon"):
+            self._waiting.pop(uid, None)
+
+    def _frame_stamps(self) -> list[float]:
+        """Each frame's Timestamp (a frame without one takes the previous frame's)."""
+        if self._stamps is None:
+            found = [_STAMP.search(f) for f in self.frames]
+            first = next((float(m.group(1)) for m in found if m), 0.0)
+            stamps, last = [], first
+            for m in found:
+                last = float(m.group(1)) if m else last
+                stamps.append(last)
+            self._stamps = stamps
+        return self._stamps
+
+    def _write_queue_log_until(self, moment: float) -> None:
+        """Append (and flush) the queue_log lines whose time has come."""
+        lines = self.queue_log_lines
+        while self._ql_next < len(lines) and lines[self._ql_next][0] <= moment:
+            if self.queue_log_path is not None:
+                if self._ql_file is None:
+                    self._ql_file = self.queue_log_path.open("a", encoding="utf-8")
+                self._ql_file.write(lines[self._ql_next][1] + "\n")
+                self._ql_file.flush()
+            self.queue_log_written.append((lines[self._ql_next][0], time.time()))
+            self._ql_next += 1
 
     def set_queue_entries(self, entries: list[dict[str, str]]) -> None:
         """Callers listed as QueueEntry events by the next QueueStatus."""
@@ -258,6 +395,8 @@ class FakeAmiServer:
         assert self._server is not None
         self._server.close()
         tasks = [t for c in self._conns for t in (c.task, c.replay) if t is not None]
+        if self._timeline_task is not None:
+            tasks.append(self._timeline_task)
         for conn in list(self._conns):
             conn.writer.transport.abort()
         for t in tasks:
@@ -267,13 +406,19 @@ class FakeAmiServer:
 
     async def _abort(self, conn: _Conn, lose_frames: int = 0) -> None:
         """Close without Goodbye (already-drained bytes still arrive); skip lost events."""
+        self.frames_lost += max(0, min(lose_frames, len(self.frames) - self._pos))
         self._pos += lose_frames
+        conn.streaming = False
         if conn.replay is not None and conn.replay is not asyncio.current_task():
             conn.replay.cancel()
         async with conn.lock:
             conn.writer.transport.abort()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if asyncio.get_running_loop().time() < self._refuse_until:  # "Asterisk restarting": closed at once
+            self.refused += 1
+            writer.transport.abort()
+            return
         conn = _Conn(writer)
         self._conns.append(conn)
         self.connections += 1
@@ -345,6 +490,8 @@ class FakeAmiServer:
             items: list[dict[str, str]] = getattr(self, attr)
             if attr == "channels" and self.channels_from_replay:
                 items = self.alive_channels()
+            elif attr == "queue_entries" and self.queue_entries_from_replay:
+                items = self.replay_queue_entries()
             out = [reply("Success", ("EventList", "start"), ("Message", msg))]
             out += [_frame(("Event", event), ("ActionID", aid), *it.items()) for it in items]
             out.append(
@@ -357,7 +504,11 @@ class FakeAmiServer:
         return True
 
     async def _start_replay(self, conn: _Conn) -> None:
-        if conn.replay is None and self.frames:
+        if self.lose_while_disconnected:
+            conn.streaming = True
+            if self._timeline_task is None and (self.frames or self.queue_log_lines):
+                self._timeline_task = asyncio.get_running_loop().create_task(self._timeline())
+        elif conn.replay is None and self.frames:
             conn.replay = asyncio.get_running_loop().create_task(self._replay(conn))
 
     async def _pace(self, frame: bytes) -> None:
@@ -368,8 +519,9 @@ class FakeAmiServer:
         stamp, loop = float(found.group(1)), asyncio.get_running_loop()
         if self._clock is None:
             self._clock = (stamp, loop.time())
+            self.clock_start = (stamp, time.time())
             return
-        wait = self._clock[1] + (stamp - self._clock[0]) - loop.time()
+        wait = self._clock[1] + (stamp - self._clock[0]) / self.speed - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -384,6 +536,11 @@ class FakeAmiServer:
                     return
                 if self._pos >= len(self.frames):
                     break
+                if self._pos in self._drop_at:  # scheduled drop: the client gets this frame on reconnect
+                    self._drop_at.discard(self._pos)
+                    self.drops.append(self._pos)
+                    await self._abort(conn)
+                    return
                 if sent and self.frame_delay:
                     await asyncio.sleep(self.frame_delay)
                 if self.realtime:
@@ -393,9 +550,65 @@ class FakeAmiServer:
                 self._pos += 1
                 self.frames_sent += 1
                 sent += 1
+                if self.queue_log_lines:
+                    self._write_queue_log_until(self._frame_stamps()[self._pos - 1])
                 await asyncio.sleep(0)  # let pending actions get their answer between frames
             if not self.hold_open_after_capture:
                 async with conn.lock:
                     conn.writer.close()
         except ConnectionError:
             pass
+
+    # ---- timeline mode (loop thread) -----------------------------------------------------
+    def _receiver(self) -> _Conn | None:
+        """The newest logged-in connection the replay streams to, if any."""
+        return next((c for c in reversed(self._conns)
+                     if c.streaming and c.authed and not c.writer.is_closing()), None)
+
+    async def _timeline(self) -> None:
+        """One replay clock for the whole session: frames and queue_log lines at their moments."""
+        loop = asyncio.get_running_loop()
+        stamps = self._frame_stamps()
+        lines = self.queue_log_lines
+        base = stamps[0] if stamps else lines[0][0]
+        self._clock = (base, loop.time())
+        self.clock_start = (base, time.time())
+        while self._pos < len(self.frames) or self._ql_next < len(lines):
+            frame_t = stamps[self._pos] if self._pos < len(self.frames) else math.inf
+            line_t = lines[self._ql_next][0] if self._ql_next < len(lines) else math.inf
+            wait = self._clock[1] + (min(frame_t, line_t) - base) / self.speed - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if line_t <= frame_t:
+                self._write_queue_log_until(line_t)
+                continue
+            index = self._pos
+            if index in self._drop_at:
+                self._drop_at.discard(index)
+                if (current := self._receiver()) is not None:
+                    self.drops.append(index)
+                    self._refuse_until = loop.time() + self.outage_seconds
+                    await self._abort(current)
+                else:  # nobody to drop right now: the drop waits for the next frame a client gets
+                    later = index + 1
+                    while later in self._drop_at:
+                        later += 1
+                    self._drop_at.add(later)
+            conn = self._receiver()
+            try:
+                if conn is None:
+                    raise ConnectionError("no client")
+                await conn.send(self.frames[index], self.chunk_size)
+            except ConnectionError:
+                if conn is not None:
+                    conn.streaming = False
+                self.frames_lost += 1
+                self.sent_at.append(math.nan)
+            else:
+                self.sent_at.append(time.time())
+                self.frames_sent += 1
+            self._pos = max(self._pos, index + 1)
+            await asyncio.sleep(0)  # let pending actions get their answer between frames
+        if not self.hold_open_after_capture and (conn := self._receiver()) is not None:
+            async with conn.lock:
+                conn.writer.close()

@@ -126,14 +126,16 @@ class CallTracker:
             added.append(gap)
         return added
 
-    def reconcile(self, snapshot: dict[str, list[CallEvent]], now_us: int) -> tuple[list[Finished], list[CallEvent]]:
+    def reconcile(self, snapshot: dict[str, list[CallEvent]],
+                  now_us: int) -> tuple[list[Finished], list[tuple[str, CallEvent]]]:
         """After a (re)connect: end gap-crossing calls whose channels are gone, adopt unknown ones.
 
         Calls first seen in the current session are live by definition and left
         alone: their events arrived before the snapshot's reply.
 
         ``snapshot`` maps Linkedid to the CoreShowChannel (and similar) events
-        for it.  Returns the finished calls and the events added to calls.
+        for it.  Returns the finished calls and the events added to calls, each with its call's Linkedid
+        (a QueueEntry row has none of its own).
         """
         finished = []
         suspects, self._suspect = self._suspect, set()
@@ -141,7 +143,7 @@ class CallTracker:
             call = self._active.get(linkedid)
             if call is not None and linkedid not in snapshot:  # it ended while we could not see it
                 finished.append(self._finish(call))
-        added: list[CallEvent] = []
+        added: list[tuple[str, CallEvent]] = []
         for linkedid, events in snapshot.items():
             if linkedid in self._recent:  # ended while the snapshot was being taken
                 continue
@@ -151,11 +153,11 @@ class CallTracker:
                     call.alive &= {u for u in (e.get("Uniqueid") for e in events) if u}
             else:
                 first = marker(SNAPSHOT, linkedid, now_us, Detail="in progress when callmon connected")
-                added.append(first)
+                added.append((linkedid, first))
                 call = self._active[linkedid] = _Call(linkedid, [first], last_seen_us=now_us)
             for event in events:
                 call.events.append(event)
-                added.append(event)
+                added.append((linkedid, event))
                 uid = event.get("Uniqueid")
                 if uid and uid not in call.hungup:
                     call.alive.add(uid)

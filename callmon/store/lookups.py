@@ -13,9 +13,10 @@ BEFORE_US = 30_000_000  # a call's first event comes before its ENTERQUEUE (whol
 AFTER_US = 5_000_000
 
 
-def stored_queue_calls(engine: Engine, pbx: str, candidates: Sequence[tuple[str, str | None, int]]) -> set[str]:
-    """Of (callid, caller number, entered epoch us), the callids already stored: backfilled before under
-    that id, or stored from AMI as a call of that caller that began around that moment."""
+def stored_queue_calls(engine: Engine, pbx: str,
+                       candidates: Sequence[tuple[str, str | None, int, int]]) -> set[str]:
+    """Of (callid, caller number, entered us, ended us), the callids already stored: backfilled before under
+    that id, or stored from AMI as a call of that caller whose span overlaps (even if seen only in part)."""
     if not candidates:
         return set()
     found: set[str] = set()
@@ -25,10 +26,12 @@ def stored_queue_calls(engine: Engine, pbx: str, candidates: Sequence[tuple[str,
         numbered = [c for c in candidates if c[1] and c[1] not in ("<unknown>", "anonymous")]
         for chunk in range(0, len(numbered), 200):
             part = numbered[chunk:chunk + 200]
-            rows = session.execute(select(Call.caller, Call.first_event_us).where(Call.pbx == pbx, or_(*[
-                and_(Call.caller == caller, Call.first_event_us >= at - BEFORE_US, Call.first_event_us <= at + AFTER_US)
-                for _, caller, at in part]))).all()
-            for callid, caller, at in part:
-                if any(r.caller == caller and at - BEFORE_US <= (r.first_event_us or 0) <= at + AFTER_US for r in rows):
+            rows = session.execute(select(Call.caller, Call.first_event_us, Call.ended_us).where(
+                Call.pbx == pbx, or_(*[and_(Call.caller == caller, Call.first_event_us <= end + AFTER_US,
+                                            Call.first_event_us >= at - BEFORE_US - 6 * 3600_000_000)
+                                       for _, caller, at, end in part]))).all()
+            for callid, caller, at, end in part:  # the stored call's span overlaps the queue_log call's
+                if any(r.caller == caller and (r.first_event_us or 0) <= end + AFTER_US
+                       and (r.ended_us or r.first_event_us or 0) >= at - BEFORE_US for r in rows):
                     found.add(callid)
     return found

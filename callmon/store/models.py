@@ -40,6 +40,7 @@ class SpoolMark(Base):
 
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    event_us: Mapped[int | None] = mapped_column(BigInteger)  # the newest event stored with it (Asterisk's clock)
     updated_us: Mapped[int] = mapped_column(BigInteger)
 
 

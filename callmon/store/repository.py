@@ -58,7 +58,7 @@ class Store:
 
     def write_batch(self, pbx: str, events: Sequence[PendingEvent],
                     calls: Sequence[tuple[CallRecord, str | None]], policy: RingPolicy,
-                    mark: tuple[str, int] | None = None) -> None:
+                    mark: tuple[str, int, int] | None = None) -> None:
         """Raw events, then call records, and how far the spool ``mark`` reached: atomically."""
         if not events and not calls and mark is None:
             return
@@ -68,21 +68,23 @@ class Store:
             if calls:
                 self._upsert_calls(session, pbx, calls, policy)
             if mark is not None:
-                row = session.get(SpoolMark, mark[0])
+                name, seq, event_us = mark
+                row = session.get(SpoolMark, name)
                 if row is None:
-                    session.add(SpoolMark(name=mark[0], seq=mark[1], updated_us=_now_us()))
+                    session.add(SpoolMark(name=name, seq=seq, event_us=event_us or None, updated_us=_now_us()))
                 else:
-                    row.seq, row.updated_us = max(row.seq, mark[1]), _now_us()
+                    row.seq, row.updated_us = max(row.seq, seq), _now_us()
+                    row.event_us = max(row.event_us or 0, event_us) or None
 
     def spool_mark(self, name: str) -> int:
         """The last spool item named ``name`` whose events are stored (0: none)."""
         return self.spool_mark_at(name)[0]
 
     def spool_mark_at(self, name: str) -> tuple[int, int | None]:
-        """(that item, when it was written: the last moment this daemon is known to have stored anything)."""
+        """(that item, the newest event time stored with it: where a stop's gap began, on Asterisk's clock)."""
         with Session(self.engine) as session:
             row = session.get(SpoolMark, name)
-            return (row.seq, row.updated_us) if row is not None else (0, None)
+            return (row.seq, row.event_us) if row is not None else (0, None)
 
     def _upsert_calls(self, session: Session, pbx: str, calls: Sequence[tuple[CallRecord, str | None]],
                       policy: RingPolicy) -> None:
@@ -143,7 +145,8 @@ class Store:
         """Linkedids with stored events but no call record: in progress at the last stop."""
         with Session(self.engine) as session:
             done = select(Call.linkedid).where(Call.pbx == pbx)
-            query = (select(RawEvent.linkedid).where(RawEvent.pbx == pbx, RawEvent.linkedid.not_in(done))
+            query = (select(RawEvent.linkedid).where(RawEvent.pbx == pbx, RawEvent.linkedid != "",
+                                                     RawEvent.linkedid.not_in(done))
                      .group_by(RawEvent.linkedid))
             return list(session.scalars(query))
 

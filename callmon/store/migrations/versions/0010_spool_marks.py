@@ -18,6 +18,7 @@ def upgrade() -> None:
         'spool_marks',
         sa.Column('name', sa.String(length=255), nullable=False),
         sa.Column('seq', sa.BigInteger(), nullable=False),
+        sa.Column('event_us', sa.BigInteger(), nullable=True),
         sa.Column('updated_us', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('name'),
     )
