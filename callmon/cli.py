@@ -26,7 +26,7 @@ from callmon.sources.ami_client import AmiAuthError
 from callmon.sources.ami_protocol import Message
 from callmon.sources.replay import NotAmiError, read_capture
 from callmon.speech.models import ModelError
-from callmon.store.db import StoreError, open_store
+from callmon.store.db import StoreError, open_store, safe_url, url_password
 from callmon.store.repository import Store
 from callmon.timeutil import PeriodError, month_range, since_us
 
@@ -63,7 +63,7 @@ def cmd_replay(cfg: Config, args: argparse.Namespace) -> int:
         total += pipeline.calls_done
         log.info("%s: %d events, %d calls", path, pipeline.events_seen, pipeline.calls_done)
     if not args.json:
-        print(f"replayed {len(args.captures)} capture(s): {total} calls stored in {cfg.database.url}")
+        print(f"replayed {len(args.captures)} capture(s): {total} calls stored in {safe_url(cfg.database.url)}")
     return 0
 
 
@@ -141,7 +141,9 @@ def cmd_config(cfg: Config, args: argparse.Namespace) -> int:
 
         print(reference())
         return 0
-    _print_json({"source": cfg.source_file, **describe(cfg)})
+    shown = describe(cfg)
+    shown["database"]["url"] = safe_url(cfg.database.url)  # its password is as secret as the AMI one
+    _print_json({"source": cfg.source_file, **shown})
     return 0
 
 
@@ -183,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     from callmon.sources import cli_serial
     from callmon.speech import cli_speech
     from callmon.speech import commands as speech_commands
+    from callmon.store import cli_store
     from callmon.web import cli_web
 
     cli_speech.register(add)
@@ -195,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_export.register(add)
     cli_status.register(add)
     cli_serial.register(add)
+    cli_store.register(add)
     return parser
 
 
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.database.url = args.db
         register_secret(cfg.ami.secret.reveal())
         register_secret(cfg.http.metrics_token.reveal())
+        register_secret(url_password(cfg.database.url))
         setup_logging(args.log_level or cfg.log.level, cfg.log.json)
         return int(args.func(cfg, args))
     except ConfigError as exc:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install callmon as systemd services: the callmon user and group, /var/lib/callmon, /etc/callmon
 # with a sample callmon.toml and an empty AMI secret file (mode 0640, group callmon: readable by
-# the service only), and the units (callmon, callmon-worker@, callmon-export + timer) pointing at
-# this checkout.  Idempotent: an existing config or secret is never overwritten; units are.
+# the service only), and the units (callmon, callmon-worker@, callmon-export + timer, callmon-purge +
+# timer) pointing at this checkout.  Idempotent: an existing config or secret is never overwritten; units are.
 #   sudo scripts/install-systemd.sh            # on this server
 #   scripts/install-systemd.sh --root DIR      # into a staging tree (packaging, tests): no users, no systemctl
 set -euo pipefail
@@ -62,5 +62,5 @@ for unit in "$APP"/systemd/*.service "$APP"/systemd/*.timer; do
 done
 if [ "$real" = 1 ] && command -v systemctl >/dev/null; then
   systemctl daemon-reload
-  echo "next: systemctl enable --now callmon callmon-worker@1 callmon-export.timer"
+  echo "next: systemctl enable --now callmon callmon-worker@1 callmon-export.timer callmon-purge.timer"
 fi

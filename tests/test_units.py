@@ -23,8 +23,8 @@ def test_every_unit_verifies(tmp_path: Path) -> None:
         name = unit.name.replace("@.service", "@1.service")  # a template is verified as an instance
         (tmp_path / name).write_text(text)
         names.append(name)
-    assert {"callmon.service", "callmon-worker@1.service", "callmon-export.service", "callmon-export.timer"} <= \
-        set(names)
+    assert {"callmon.service", "callmon-worker@1.service", "callmon-export.service", "callmon-export.timer",
+            "callmon-purge.service", "callmon-purge.timer"} <= set(names)
     done = subprocess.run(["systemd-analyze", "verify", *names], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 
@@ -55,9 +55,20 @@ def test_install_script_is_idempotent_and_keeps_the_secret_private(tmp_path: Pat
     assert (tmp_path / "var" / "lib" / "callmon" / "exports").is_dir()
     units = tmp_path / "etc" / "systemd" / "system"
     checkout = str(script.parents[1])
-    for name in ("callmon.service", "callmon-worker@.service", "callmon-export.service", "callmon-export.timer"):
+    for name in ("callmon.service", "callmon-worker@.service", "callmon-export.service", "callmon-export.timer",
+                 "callmon-purge.service", "callmon-purge.timer"):
         text = (units / name).read_text()
         assert "/opt/callmon" not in text, name
         if name.endswith(".service"):
             assert f"ExecStart={checkout}/.venv/bin/callmon" in text, name
     assert "s3cret" not in first.stdout + second.stdout
+
+
+def test_the_purge_unit_runs_purge_nightly_and_may_write_the_spool() -> None:
+    service = (UNITS / "callmon-purge.service").read_text()
+    assert re.search(r"^ExecStart=\S+/callmon purge$", service, re.M)
+    assert re.search(r"^Type=oneshot$", service, re.M) and re.search(r"^ProtectSystem=strict$", service, re.M)
+    assert re.search(r"^ReadWritePaths=.*-/var/spool/asterisk/monitor", service, re.M)  # deletes recordings there
+    timer = (UNITS / "callmon-purge.timer").read_text()
+    assert re.search(r"^OnCalendar=\*-\*-\* \d\d:\d\d:00 ", timer, re.M) and "Persistent=true" in timer
+    assert re.search(r"^Unit=callmon-purge.service$", timer, re.M)

@@ -82,12 +82,31 @@ def cmd_transcript(cfg: Config, args: argparse.Namespace) -> int:
     for start, channel, text, confidence in sorted(lines, key=lambda x: x[0]):
         conf = "" if confidence is None else f"  ({confidence:.2f})"
         print(f"{start:7.2f}s  {channel:8}  {text}{conf}")
+    purged = _purged(store, call_id, cfg)
+    if purged:
+        print(purged)
     for t in data["transcripts"]:
         if t["no_speech"]:
             print(f"{t['channel']}: no speech detected in {t['file']}")
         elif t["low_confidence"]:
             print(f"{t['channel']}: LOW CONFIDENCE ({t['confidence']:.2f}) - send to a person")
     return 0
+
+
+def _purged(store: Store, call_id: int, cfg: Config) -> str:
+    """What ``callmon purge`` removed of this call, and when ("" if nothing): why a transcript is missing."""
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from callmon.store.models import Call
+
+    with Session(store.engine) as session:
+        call = session.get(Call, call_id)
+        marks = [] if call is None else [("recordings", call.recordings_purged_us),
+                                         ("transcripts", call.transcripts_purged_us)]
+    return "; ".join(f"{what} removed by retention on {datetime.fromtimestamp(us / 1e6, cfg.tz).date()}"
+                     for what, us in marks if us)
 
 
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:

@@ -89,3 +89,35 @@ def locate(record: CallRecord, cfg: RecordingsConfig) -> list[Source]:
     if {s.role for s in split} == {"operator", "caller"}:
         return sorted(split, key=lambda s: s.role != "operator")
     return [s for s in sources if s.role == "mixed"][:1] or split
+
+
+def pattern_index(cfg: RecordingsConfig) -> dict[str, list[Path]]:
+    """Files in ``dirs`` whose name matches ``pattern``, by the call id they carry: one directory
+    listing for a whole retention run instead of one per call (the same rule as ``locate``)."""
+    pattern = re.compile(cfg.pattern)
+    index: dict[str, list[Path]] = {}
+    for directory in (Path(d).expanduser() for d in cfg.dirs):
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            match = pattern.search(path.name)
+            if match and path.is_file():
+                groups = match.groupdict()
+                key = groups.get("linkedid") or groups.get("uniqueid")
+                if key:
+                    index.setdefault(key, []).append(path)
+    return index
+
+
+def recording_files(record: CallRecord, cfg: RecordingsConfig, index: dict[str, list[Path]]) -> list[Path]:
+    """Every file of a call, found as ``locate`` finds them (named in the events, as named or by
+    name in ``dirs``, and by ``pattern``), but all of them, not only those to transcribe: retention
+    removes the mixed file along with the per-direction ones."""
+    dirs = [Path(d).expanduser() for d in cfg.dirs]
+    found: list[Path] = []
+    for named in record.recordings:
+        path = Path(named)
+        found += [p for p in (path, *(d / path.name for d in dirs)) if p.is_file()]
+    for call_id in sorted({record.linkedid} | {r.dest_uniqueid for r in record.operators_rung}):
+        found += index.get(call_id, [])
+    return list(dict.fromkeys(found))

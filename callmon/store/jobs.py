@@ -141,9 +141,13 @@ class JobQueue:
         return counts.get("pending", 0) + counts.get("running", 0)
 
     def calls_since(self, since_us: int | None) -> list[int]:
-        """Calls with recordings (answered) since a time, for ``reprocess``."""
+        """Calls with recordings (answered) since a time, for ``reprocess``.
+
+        Not those whose audio or transcript retention removed: the job would fail, and its failure would
+        replace the verdict with "needs a human", or bring back a transcript past its time."""
         with Session(self.engine) as session:
-            query = select(Call.id).where(Call.outcome == "answered").order_by(Call.first_event_us)
+            query = (select(Call.id).where(Call.outcome == "answered", Call.recordings_purged_us.is_(None),
+                                           Call.transcripts_purged_us.is_(None)).order_by(Call.first_event_us))
             if since_us is not None:
                 query = query.where(Call.first_event_us >= since_us)
             return [i for i in session.scalars(query)]

@@ -111,20 +111,25 @@ def call_page(request: Request, session: Session, call_id: int) -> dict[str, Any
         "audit": [audit_json(a, tz) for a in detail["audit"]],
         "dispute_deadline": None if score is None else iso(
             decisions.dispute_deadline_us(score, web_config(request).dispute_days), tz),
+        # `callmon purge`: the evidence is gone on purpose, the verdict stays (the page says so)
+        "removed_by_retention": {"recordings": iso(call.recordings_purged_us, tz),
+                                 "transcripts": iso(call.transcripts_purged_us, tz)},
     })
     return out
 
 
 def audio_path(request: Request, session: Session, call_id: int, channel: str,
                transcripts: list[Transcript]) -> Path | None:
-    """The file holding a channel: the one transcribed for it (or the mixed one), else located again."""
+    """The file holding a channel: the one transcribed for it (or the mixed one), else located again.
+
+    None once retention removed the call's recordings, even where a file of that name is back."""
+    call = session.get(Call, call_id)
+    if call is None or call.recordings_purged_us is not None:
+        return None
     for wanted in (channel, "mixed"):
         for t in transcripts:
             if t.channel == wanted and Path(t.file).is_file():
                 return Path(t.file)
-    call = session.get(Call, call_id)
-    if call is None:
-        return None
     record: CallRecord = to_record(call)
     try:
         sources = locate(record, request.app.state.config.recordings)

@@ -15,7 +15,7 @@ ACTION_NAMES = {"confirm": "确认", "override": "改判", "dispute": "申诉", 
                 "dispute_rejected": "驳回申诉", "play": "播放录音", "calibration_verdict": "校准评判",
                 "calibration_draw": "校准抽样",
                 "export": "导出报表", "sign_in": "登录", "user_add": "新增用户", "user_passwd": "修改密码",
-                "user_disable": "停用用户", "user_enable": "启用用户"}
+                "user_disable": "停用用户", "user_enable": "启用用户", "retention_purge": "按保留期限删除"}
 VERDICT_NAMES = {"found": "符合", "missed": "未做到", "not_owed": "不适用"}
 RING_OUTCOMES = {"answered": "接听", "no_answer": "未接", "cancelled": "振铃取消", "busy": "忙",
                  "unavailable": "不可用", "unknown": "未知"}
