@@ -17,6 +17,7 @@ offset and cut off; nothing after it in that segment can be trusted.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -53,7 +54,13 @@ class Item:
 
 
 def _segment_name(first_seq: int) -> str:
-    return f"spool-{first_seq:016d}.seg"
+    """``spool-0000012-345678.seg``: sorts by number, and no digit run a log's phone masking would hide."""
+    return f"spool-{first_seq // 1_000_000:010d}-{first_seq % 1_000_000:06d}.seg".replace("-0000", "-", 1)
+
+
+def _first_seq(path: Path) -> int:
+    high, low = path.stem.split("-")[1:3]
+    return int(high) * 1_000_000 + int(low)
 
 
 def encode(seq: int, kind: int, at_us: int, payload: bytes) -> bytes:
@@ -127,8 +134,8 @@ class Spool:
                 self._open_segment(seq)
             assert self._fd is not None
             written = os.write(self._fd, record)
-            if written != len(record):
-                raise OSError(28, f"short write ({written} of {len(record)} bytes)")
+            if written != len(record):  # a regular file takes less than asked only when the disk is full
+                raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({written} of {len(record)} bytes written)")
         except OSError as exc:
             self._undo(exc)
         self._size += len(record)
@@ -178,7 +185,7 @@ class Spool:
         for path, following in itertools.pairwise(paths):
             if path == self._path:
                 break
-            next_first = int(following.stem.split("-")[1])
+            next_first = _first_seq(following)
             if next_first - 1 > upto_seq:
                 break
             try:
