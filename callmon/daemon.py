@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import signal
 import threading
 import time
@@ -29,9 +28,9 @@ from callmon.live.alerts import AlertSender
 from callmon.live.board import Board
 from callmon.live.hub import LiveHub
 from callmon.ops.systemd import Notifier
-from callmon.pipeline import CallPipeline, now_us
+from callmon.pipeline import CallPipeline
 from callmon.recovery import spool_item
-from callmon.sources.ami_client import AmiConnectionLost, AmiSession
+from callmon.sources.ami_loop import AmiConnection
 from callmon.sources.ami_protocol import Message
 from callmon.sources.serial_run import SerialRun
 from callmon.sources.serial_spec import parse_patterns, parse_spec
@@ -65,8 +64,7 @@ class Daemon:
         # queued: ("event", Message), ("gap", detail) or ("snapshot", [Message]).
         self.queue: asyncio.Queue[tuple[str, Any, int, int]] = asyncio.Queue()
         self.stop = asyncio.Event()
-        self.connected = False
-        self.sessions = 0
+        self.ami = AmiConnection(ami, self.stop, self._on_event, self._put)
         self.notifier = Notifier()
         self.live = LiveHub(Board(cfg.rings.policy()), AlertSender(cfg.alerts), cfg.tz)
         self.events_received = 0
@@ -99,11 +97,11 @@ class Daemon:
 
     @property
     def ami_connected(self) -> bool:
-        return self.connected
+        return self.ami.connected
 
     @property
     def reconnects(self) -> int:
-        return max(0, self.sessions - 1)
+        return max(0, self.ami.sessions - 1)
 
     @property
     def calls_in_progress(self) -> int:
@@ -167,7 +165,7 @@ class Daemon:
         if restored or replayed:
             log.info("resumed %d call(s) in progress from the store", self.pipeline.tracker.in_progress)
         consumer = asyncio.create_task(self._consume())
-        reader = asyncio.create_task(self._connection_loop())
+        reader = asyncio.create_task(self.ami.run())
         stopper = asyncio.create_task(self.stop.wait())
         serial_stop, serial_threads = self._start_serial()
         web = http_server(self.cfg, self.store.engine, self, self.live)  # health, metrics; the review UI when enabled
@@ -230,7 +228,7 @@ class Daemon:
 
     def status_line(self) -> str:
         ami = self.cfg.ami
-        state = f"AMI connected to {ami.host}:{ami.port}" if self.connected else "AMI not connected"
+        state = f"AMI connected to {ami.host}:{ami.port}" if self.ami.connected else "AMI not connected"
         return (f"{state}; {self.pipeline.tracker.in_progress} call(s) in progress; "
                 f"{self.pipeline.calls_done} stored this run; write backlog {self.pipeline.backlog} event(s)")
 
@@ -301,57 +299,5 @@ class Daemon:
                     self.spool.release(self.pipeline.stored_position)
                 last_flush = now
 
-    async def _connection_loop(self) -> None:
-        ami = self.cfg.ami
-        delay = ami.reconnect_min
-        outage_since: float | None = None
-        attempts = 0
-        while not self.stop.is_set():
-            try:
-                session = await AmiSession.open(
-                    ami.host, ami.port, ami.username, ami.secret.reveal(), timeout=ami.connect_timeout,
-                    ping_interval=ami.ping_interval, ping_timeout=ami.ping_timeout)
-            except AmiConnectionLost as exc:
-                attempts += 1
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    log.warning("AMI unavailable: %s; retrying with backoff up to %g s", exc, ami.reconnect_max)
-                await self._sleep(delay)
-                delay = min(delay * 2, ami.reconnect_max) * random.uniform(0.9, 1.1)
-                continue
-            if outage_since is not None:
-                log.info("AMI connected again after %.0f s (%d attempts)", time.monotonic() - outage_since, attempts)
-            else:
-                log.info("AMI connected to %s:%d (Asterisk Call Manager/%s)", ami.host, ami.port, session.version)
-            outage_since, attempts, delay = None, 0, ami.reconnect_min
-            self.connected = True
-            self.sessions += 1
-            try:
-                await self._session(session)
-            except AmiConnectionLost as exc:
-                outage_since = time.monotonic()
-                log.warning("AMI connection lost: %s; reconnecting", exc)
-                self._put("gap", str(exc), now_us())
-            finally:
-                self.connected = False
-                session.close()
-
-    async def _session(self, session: AmiSession) -> None:
-        runner = asyncio.create_task(session.run(self._on_event))
-        try:
-            snapshot = await session.snapshot()
-            self._put("snapshot", snapshot, now_us())
-            await runner
-        except asyncio.CancelledError:
-            await session.logoff()
-            raise
-        finally:
-            runner.cancel()
-
     async def _sleep(self, seconds: float) -> bool:
-        """Wait, or less if asked to stop; True when asked to stop."""
-        try:
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await self.ami.sleep(seconds)
