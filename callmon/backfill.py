@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC, tzinfo
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from callmon.calls.queue_log_calls import queue_log_event
 from callmon.pipeline import CallPipeline
 from callmon.sources.queue_log import QueueLogError, calls_from_queue_log, parse_queue_log
+from callmon.sources.queue_log_table import QueueLogTable, is_table_source
 from callmon.store.lookups import stored_queue_calls
 from callmon.store.repository import Store
 
@@ -58,23 +62,34 @@ def read_since(path: Path, since_epoch: int, block: int = 256 * 1024) -> tuple[l
 class QueueLogBackfill:
     """One daemon's backfill: its queue_log file, pipeline and store."""
 
-    def __init__(self, path: str, pipeline: CallPipeline, store: Store, pbx: str) -> None:
-        self.path = Path(path)
+    def __init__(self, source: str, pipeline: CallPipeline, store: Store, pbx: str, tz: tzinfo = UTC) -> None:
+        self.table = QueueLogTable(source, tz) if is_table_source(source) else None
+        self.path = Path(source)
         self.pipeline, self.store, self.pbx = pipeline, store, pbx
         self.calls_backfilled = 0
+
+    def _read(self, since_epoch: int) -> tuple[list[str], str]:
+        if self.table is not None:
+            return self.table.lines_since(since_epoch), self.table.describe()
+        lines, offset = read_since(self.path, since_epoch)
+        return lines, f"{self.path} (read from byte {offset})"
 
     def run(self, since_us: int, until_us: int) -> int:
         """Store the calls of [since, until] that callmon missed; return how many."""
         try:
-            lines, offset = read_since(self.path, since_us // 1_000_000 - MARGIN_S)
+            lines, where = self._read(since_us // 1_000_000 - MARGIN_S)
         except OSError as exc:
             log.error("queue_log %s cannot be read: %s; calls missed on AMI are not backfilled", self.path,
                       exc.strerror or exc)
             return 0
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            log.error("queue_log table cannot be read: %s; calls missed on AMI are not backfilled", reason)
+            return 0
         errors: list[QueueLogError] = []
         entries = parse_queue_log(lines, errors)
         for error in errors[:5]:
-            log.warning("queue_log %s (read from byte %d): %s; line skipped", self.path, offset, error)
+            log.warning("queue_log %s: %s; line skipped", where, error)
         lo, hi = since_us // 1_000_000 - MARGIN_S, until_us // 1_000_000 + 1
         missed = [c for c in calls_from_queue_log(entries)
                   if c.end_reason is not None and c.entered_at is not None and lo <= c.entered_at <= hi
@@ -94,6 +109,7 @@ class QueueLogBackfill:
             self.pipeline.seen.channel(call.callid, call.callid)
             added += 1
         if added:
-            log.warning("queue_log: %d call(s) missed on AMI were stored from %s, marked incomplete", added, self.path)
+            log.warning("queue_log: %d call(s) missed on AMI were stored from %s, marked incomplete", added,
+                        self.table.describe() if self.table is not None else self.path)
         self.calls_backfilled += added
         return added

@@ -65,7 +65,7 @@ class AmiConfig:
     ping_timeout: float = 10.0
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
-    queue_log: str = ""  # Asterisk's queue_log file: calls missed while disconnected are backfilled from it
+    queue_log: str = ""  # queue_log file, or <SQLAlchemy URL>#<table>: calls missed on AMI are backfilled from it
 
 
 @dataclass

@@ -56,8 +56,8 @@ class Daemon:
         self.pipeline.hold_on_store_error = True  # a database outage is waited out, not fatal
         self.spool = Spool(recovery.spool_dir(cfg.spool.dir, cfg.database.url),
                            segment_bytes=cfg.spool.segment_mb * 1024 * 1024, fsync_seconds=cfg.spool.fsync_seconds)
-        self.backfill = QueueLogBackfill(cfg.ami.queue_log, self.pipeline, store, ami.pbx) if cfg.ami.queue_log \
-            else None
+        self.backfill = QueueLogBackfill(cfg.ami.queue_log, self.pipeline, store, ami.pbx, cfg.tz) \
+            if cfg.ami.queue_log else None
         self._gap_since: int | None = None  # when AMI was last seen before the current gap (Asterisk's clock)
         self._backfill_window: tuple[int, int] | None = None
         # In arrival order, each on disk (its spool number, 0 if the spool could not take it) before it is

@@ -74,3 +74,39 @@ def test_backfill_stores_only_what_was_not_seen_and_only_once(tmp_path: Path) ->
     assert again.run(1_795_000_000_000_000, 1_795_400_000_000_000) == 0
     records = {r.linkedid: r for r in store.calls()}
     assert len(records) == 2 and sum(r.timed_by == "queue_log" for r in records.values()) == 1
+
+
+def test_backfill_reads_asterisks_realtime_queue_log_table(tmp_path: Path, db_url: str) -> None:
+    """The table Asterisk's realtime driver writes (local time, data1..data5), on SQLite and PostgreSQL."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, insert
+
+    tz = ZoneInfo("Asia/Shanghai")
+    asterisk = create_engine(db_url)
+    table = Table("queue_log", MetaData(), Column("id", Integer, primary_key=True), Column("time", DateTime),
+                  *[Column(c, String(80)) for c in ("callid", "queuename", "agent", "event")],
+                  *[Column(f"data{i}", String(80)) for i in range(1, 6)])
+    table.create(asterisk)
+    seen_call, missed_call = frames("ami-capture-ring07-noncompliant.raw"), frames("ami-capture-ring02-compliant.raw")
+    rows = []
+    for _, line in sorted(queue_log_lines(seen_call + missed_call)):
+        epoch, callid, queue, agent, event, *data = line.split("|")
+        rows.append({"time": datetime.fromtimestamp(int(epoch), tz).replace(tzinfo=None), "callid": callid,
+                     "queuename": queue, "agent": agent, "event": event,
+                     **{f"data{i + 1}": v for i, v in enumerate(data)}})
+    with asterisk.begin() as conn:
+        conn.execute(insert(table), rows)
+    asterisk.dispose()
+    store = Store(open_store(f"sqlite:///{tmp_path}/c.db"), transcribe=False)
+    pipeline = CallPipeline(store, RingPolicy())
+    for message in seen_call:
+        pipeline.feed(message, 1)
+    backfill = QueueLogBackfill(f"{db_url}#queue_log", pipeline, store, "asterisk", tz)
+    assert backfill.run(1_795_000_000_000_000, 1_795_400_000_000_000) == 1
+    pipeline.flush()
+    (rebuilt,) = [r for r in store.calls() if r.timed_by == "queue_log"]
+    (lines,) = [e for e in store.call_events("asterisk", rebuilt.linkedid)][:1]
+    assert rebuilt.operator == "op1001" and rebuilt.outcome == "answered" and rebuilt.within_limit is True
+    assert (lines.get("Line") or "").endswith("|ENTERQUEUE||13951000002|1")
