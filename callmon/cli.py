@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callmon", description="110 call-handling quality monitor")
     parser.add_argument("--version", action="version", version=f"callmon {__version__}")
     parser.add_argument("--config", help="TOML config file (default: $CALLMON_CONFIG)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="DEBUG, INFO, WARNING, ERROR")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: Callable[[Config, argparse.Namespace], int], help_text: str,

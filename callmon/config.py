@@ -10,6 +10,7 @@ is reported as ``file:line: what was expected``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tomllib
@@ -252,6 +253,7 @@ class Config:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_file"}
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECTION_NAMES = [f.name for f in fields(Config) if f.name != "source_file"]
 
 
@@ -274,9 +276,12 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if kind == list[str]:
         if isinstance(value, str) and value.strip().startswith("["):  # an environment variable holding a JSON list
             try:
@@ -321,7 +326,7 @@ def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> None:
     names = [f.name for f in fields(target)]
     if key not in names:
         raise ConfigError(f"{where}: unknown key {key!r} in [{section}]; expected one of {', '.join(names)}")
-    setattr(target, key, _coerce(value, hints[key], where))
+    setattr(target, key, _coerce(value, hints[key], f"{where}: [{section}] {key}"))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
@@ -338,17 +343,26 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
 
 def _load_file(cfg: Config, path: Path) -> None:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{bad_line}: not UTF-8 text, byte 0x{raw[exc.start]:02x} at offset {exc.start}") \
+            from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         line = match.group(1) if match else "1"
         raise ConfigError(f"{path}:{line}: invalid TOML: {exc}") from None
+    except RecursionError:
+        deep = next((n for n, ln in enumerate(text.splitlines(), 1) if "[[[[" in ln.replace(" ", "")), 1)
+        raise ConfigError(f"{path}:{deep}: invalid TOML: arrays or tables nested too deep") from None
     cfg.source_file = str(path)
     for section, values in data.items():
         if not isinstance(values, dict):
@@ -363,7 +377,7 @@ def _load_file(cfg: Config, path: Path) -> None:
 
 def _find_top_key(text: str, key: str) -> int:
     for number, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+        if re.match(rf"^\s*(?:{re.escape(key)}\s*[=.]|\[\[\s*{re.escape(key)}\s*\]\])", line):
             return number
     return 1
 
@@ -420,6 +434,9 @@ def _finish(cfg: Config, env: dict[str, str]) -> None:
         cfg.rings.policy()
     except ValueError as exc:
         raise ConfigError(f"{_where(cfg, 'rings', None)}: {exc}") from None
+    if cfg.log.level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{_where(cfg, 'log', 'level')}: expected a log level ({', '.join(LOG_LEVELS)}), "
+                          f"got {cfg.log.level!r}")
     if not 0 < cfg.ami.port < 65536:
         raise ConfigError(f"{_where(cfg, 'ami', 'port')}: AMI port must be 1-65535, got {cfg.ami.port}")
 

@@ -157,3 +157,13 @@ def test_mixed_line_endings_are_split_correctly() -> None:
     assert isinstance(msg, Message) and msg.headers == [("Event", "A"), ("K", "1"), ("L", "2")]
     (msg,), _ = parse(b"Event: A\r\nK: 1\rstray\r\n\r\n")
     assert isinstance(msg, Message) and msg.get("K") == "1\rstray"  # a lone CR is data, not a line end
+
+
+def test_a_frame_cut_off_after_an_extra_blank_line_is_reported_where_its_bytes_are() -> None:
+    """Found by tests/faults: the leading line end was stripped from the preview but not from the offset."""
+    data = b"Event: A\r\n\r\n\r\nEvent: B\r\nLinkedid: 1"
+    parser = StreamParser(expect_banner=False)
+    parser.feed(data)
+    tail = parser.close()
+    assert tail is not None and tail.data == b"Event: B\r\nLinkedid: 1"
+    assert data[tail.offset:].startswith(tail.data) and tail.describe().startswith(f"byte {tail.offset}: ")

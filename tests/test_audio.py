@@ -294,6 +294,14 @@ def test_well_formed_edge_cases() -> None:
         parse_wav(_fmt(audio.PCM), "x.wav")  # no 'data' chunk
 
 
+
+@pytest.mark.parametrize(("channels", "size"), [(1, 1), (2, 3)])
+def test_a_data_chunk_shorter_than_one_sample_frame_holds_no_audio(channels: int, size: int) -> None:
+    """Found by tests/faults: it decoded to zero samples, which the worker would have stored as "no speech"."""
+    data = _fmt(audio.PCM, channels=channels) + b"data" + struct.pack("<I", size) + b"\x01" * size
+    with pytest.raises(AudioError, match=r"^s\.wav: byte 44: the 'data' chunk holds no audio"):
+        parse_wav(data, "s.wav")
+
 # -- property tests ---------------------------------------------------------------------
 
 REAL_HEADERS = [(AUDIO / n).read_bytes()[:44 + 400] for n in

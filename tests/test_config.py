@@ -68,7 +68,7 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path, text: str, line: in
 
 
 def test_bad_environment_value_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="environment variable CALLMON_AMI_PORT: expected an integer"):
+    with pytest.raises(ConfigError, match="environment variable CALLMON_AMI_PORT: \\[ami\\] port: expected an integer"):
         load_config(None, env={"CALLMON_AMI_PORT": "five"})
 
 
@@ -76,7 +76,7 @@ def test_cli_exits_non_zero_on_bad_config(tmp_path: Path) -> None:
     path = write(tmp_path, '[ami]\nport = "abc"\n')
     result = callmon("--config", str(path), "stats")
     assert result.returncode == 2
-    assert f"{path}:2: expected an integer" in result.stderr
+    assert f"{path}:2: [ami] port: expected an integer" in result.stderr
     missing = callmon("--config", str(tmp_path / "nope.toml"), "stats")
     assert missing.returncode == 2 and "no such config file" in missing.stderr
 

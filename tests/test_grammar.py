@@ -236,6 +236,17 @@ MUTATIONS: list[tuple[str, str, str, str, int, str]] = [
      "rings.limit must be an integer, not a number"),
     ("unquoted yes/no key", "      when: found\n", "      on: found\n", "on: found", 1,
      "scoring.vetoes entry: keys must be text, not true/false (quote it: YAML reads on/off/yes/no as true/false)"),
+    # found by tests/faults: these passed `grammar check` (nan) or ended in a traceback (the others)
+    ("nan threshold", "  chars: 0.80\n", "  chars: .nan\n", "chars: .nan", 1,
+     "thresholds.chars must be within 0..1, not nan"),
+    ("integer too large for a float", "  limit: 3\n", "  limit: 1" + "0" * 400 + "\n", "limit: 1000", 1,
+     "rings.limit must be within >= 1, not inf"),
+    ("template conversion", "    - 你好，{site}110\n", "    - 你好，{site!x}110\n", "{site!x}", 1,
+     "greeting.templates: bad template '你好，{site!x}110': Unknown conversion specifier x"),
+    ("template format spec", "    - 你好，{site}110\n", "    - 你好，{site:d}110\n", "{site:d}", 1,
+     "greeting.templates: bad template '你好，{site:d}110': Unknown format code 'd' for object of type 'str'"),
+    ("nested too deep", "site: 常州\n", "site: " + "[" * 3000 + "]" * 3000 + "\n", "site: [[[", 1,
+     "invalid YAML: lists or mappings nested too deep"),
 ]
 
 
@@ -255,6 +266,9 @@ def test_unreadable_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes("site: caf\xe9\n".encode("latin-1"))
     with pytest.raises(GrammarError, match=r"latin1.yaml:1: cannot read"):
+        load_grammar(bad)
+    bad.write_bytes("schema: 1\n\nsite: caf\xe9\n".encode("latin-1"))  # the line of the first bad byte
+    with pytest.raises(GrammarError, match=r"latin1.yaml:3: cannot read: not UTF-8 text, byte 0xe9 at offset 20 "):
         load_grammar(bad)
 
 

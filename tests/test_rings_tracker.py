@@ -67,3 +67,33 @@ def test_a_gap_crossing_call_whose_last_listed_channel_hangs_up_before_the_snaps
     listed = [ev("CoreShowChannel", 4, Uniqueid="a", Linkedid="a")]
     finished, _ = tracker.reconcile({"a": listed}, int(6e6))
     assert [f.linkedid for f in finished] == ["a"] and tracker.in_progress == 0
+
+
+@pytest.mark.parametrize("value", ["²", "1795357773.³", "１７９５３５７７７３", "٣", "9" * 13, "1" + "0" * 5000,
+                                   "253370764800", "-1", "nan"])
+def test_a_corrupt_timestamp_falls_back_to_the_receive_time(value: str) -> None:
+    """Found by tests/faults: unicode digits (str.isdigit accepts them, int() may not) dropped the event,
+    and a Timestamp past the year 9999 made end_of_stream and the JSON output overflow."""
+    from zoneinfo import ZoneInfo
+
+    from callmon.calls.events import make_event
+    from callmon.pipeline import CallPipeline
+    from callmon.sources.ami_protocol import Message
+
+    message = Message([("Event", "Newchannel"), ("Timestamp", value), ("Uniqueid", "a"), ("Linkedid", "a")])
+    event = make_event(message, 1_795_357_773_000_000)
+    assert (event.ts_us, event.timed_by) == (1_795_357_773_000_000, "received")
+    records: list[object] = []
+    pipeline = CallPipeline(None, RingPolicy(), on_call=records.append)
+    pipeline.feed(message, 1_795_357_773_000_000)
+    pipeline.end_of_stream("test")
+    assert pipeline.errors == 0 and len(records) == 1
+    assert records[0].to_json(ZoneInfo("Asia/Shanghai"))["linkedid"] == "a"  # type: ignore[attr-defined]
+
+
+def test_markers_carry_the_exact_time() -> None:
+    from callmon.calls.events import GAP, marker, timestamp_us
+
+    for us in (0, 1_795_357_773_903_577, 253_370_764_799_999_999):
+        stamp = marker(GAP, "a", us).get("Timestamp")
+        assert timestamp_us(stamp) == us

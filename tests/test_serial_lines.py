@@ -74,6 +74,14 @@ def test_avaya_smdr() -> None:
     ("panasonic-smdr", b"11/24/26 08:38PM garbage"),
     ("avaya-smdr", b"2026/11/24,too,few"),
     ("avaya-smdr", b"2026-11-24 20:38:05,00:01:12,7,1395,I,110,110,,0,1,0,E1001,op1001"),
+    # found by tests/faults: each of these raised (ValueError, OverflowError) out of the parser or detail_record
+    ("panasonic-smdr", b"13/45/26 08:38PM 1001 01 <I>13951000021             0'07 00:01'05"),
+    ("panasonic-smdr", b"11/24/26 08:99 1001 01 <I>13951000021             0'07 00:01'05"),
+    ("panasonic-smdr", b"11/24/26 08:38PM 1001 01 <I>13951000021             99999999999'07 00:01'05"),
+    ("avaya-smdr", b"2026/11/24 20:38:05,00:01:12,nan,13951000031,I,110,110,,0,1000013,0,E1001,op1001,T9001,L,0,0"),
+    ("avaya-smdr", b"2026/11/24 20:38:05,00:01:12,inf,13951000031,I,110,110,,0,1000013,0,E1001,op1001,T9001,L,0,0"),
+    ("avaya-smdr", b"2026/11/24 20:38:05,9999999999:01:12,7,13951000031,I,110,110,,0,1,0,E1001,op1001,T9001,L,0,0"),
+    ("avaya-smdr", b"9999/12/31 23:59:59,00:01:12,7,13951000031,I,110,110,,0,1000013,0,E1001,op1001,T9001,L,0,0"),
 ])
 def test_garbage_is_named_with_its_bytes(protocol: str, raw: bytes) -> None:
     event = BUILT_IN[protocol](raw)
@@ -87,6 +95,15 @@ def test_custom_pattern() -> None:
     event = parse(b"2026-11-24 20:38:05 EXT1001 FROM 13951000041 RING 9 TALK 60")
     assert event == CallDetail(datetime(2026, 11, 24, 20, 38, 5), "1001", "13951000041", 9.0, 60.0, True, True)
     assert isinstance(parse(b"something else"), Garbage)
+
+
+def test_a_custom_pattern_whose_start_did_not_match_gives_garbage() -> None:
+    """Found by tests/faults: an optional (?P<start>...) passed the config check, then strptime(None) raised."""
+    parse = custom_parser(r"(?:(?P<start>\S+ \S+) )?EXT(?P<extension>\d+)(?: RING (?P<ring_seconds>\S+))?",
+                          "%Y-%m-%d %H:%M:%S")
+    assert isinstance(parse(b"EXT1001"), Garbage)
+    assert isinstance(parse(b"2026-11-24 20:38:05 EXT1001 RING nan"), Garbage)
+    assert isinstance(parse(b"2026-11-24 20:38:05 EXT1001 RING 9"), CallDetail)
 
 
 def test_modem_calls_count_rings_literally() -> None:

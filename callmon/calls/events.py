@@ -50,7 +50,7 @@ MAX_TIMESTAMP_S = 253_370_764_800
 
 
 def _digits(text: str) -> bool:
-    return text.isdigit()  # not "²" or "١": str.isdigit accepts those, int() may not
+    return text.isascii() and text.isdigit()  # not "²" or "١": str.isdigit accepts those, int() may not
 
 
 def timestamp_us(value: str | None) -> int | None:

@@ -50,9 +50,15 @@ def load_grammar(path: str | Path) -> Grammar:
     """Read, validate and hash one grammar file."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = Path(path).read_bytes()
+    except OSError as exc:
         raise GrammarError(f"{name}:1: cannot read: {exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise GrammarError(f"{name}:{line}: cannot read: not UTF-8 text, byte 0x{data[exc.start]:02x} "
+                           f"at offset {exc.start} (save the file as UTF-8)") from None
     return parse_grammar(text, name)
 
 
@@ -74,6 +80,9 @@ def parse_grammar(text: str, name: str = "<grammar>") -> Grammar:
         raise GrammarError(f"{name}:{line}: invalid YAML: {exc.problem or exc.context}{where}") from None
     except yaml.YAMLError as exc:
         raise GrammarError(f"{name}:1: invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes nested lists and mappings recursively
+        line = loader.get_mark().line + 1 if loader is not None else 1
+        raise GrammarError(f"{name}:{line}: invalid YAML: lists or mappings nested too deep") from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -159,6 +168,10 @@ def _greeting(n: Nodes, node: yaml.Node, default: Threshold) -> Greeting:
             if slot_name not in defined:
                 n.fail(tnode, f"greeting.templates: slot '{{{slot_name}}}' in '{template}' is not defined "
                               f"(defined: {', '.join(sorted(defined))})")
+        try:  # what Grammar.greeting_texts does with it: a conversion or format spec ({site!x}, {site:d}) fails here
+            template.format(**dict.fromkeys(defined, ""))
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:
+            n.fail(tnode, f"greeting.templates: bad template '{template}': {exc}")
     within = n.number(keys["within_seconds"][1], "greeting.within_seconds", 0.5, 60)
     first = n.boolean(keys["must_be_first"][1], "greeting.must_be_first") if "must_be_first" in keys else True
     threshold = n.threshold(keys.get("threshold", (None, None))[1], "greeting.threshold", default)

@@ -9,6 +9,7 @@ composed nodes (values, not the parsed dict, keep their marks).
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -253,6 +254,8 @@ class Nodes:
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             problem = getattr(exc, "problem", None) or str(exc)
             self.fail(node, f"cannot read this value: {problem}")
+        except RecursionError:
+            self.fail(node, "cannot read this value: lists or mappings nested too deep")
 
     def text(self, node: yaml.Node, where: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
@@ -272,8 +275,11 @@ class Nodes:
         if not isinstance(node, yaml.ScalarNode) or node.tag not in (
                 "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
             self.fail(node, f"{where} must be a number, not {self.kind(node)}")
-        value = float(self.value(node))
-        if value < low or (high is not None and value > high):
+        try:
+            value = float(self.value(node))
+        except OverflowError:  # an integer too large for a float: out of any range below
+            value = math.inf
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
             bound = f"{low:g}..{high:g}" if high is not None else f">= {low:g}"
             self.fail(node, f"{where} must be within {bound}, not {value:g}")
         return value

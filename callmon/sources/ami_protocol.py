@@ -271,10 +271,13 @@ class StreamParser:
 
     def close(self) -> Garbage | None:
         """End of stream: report a truncated last frame, if any."""
-        rest = bytes(self._buf).strip(b"\r\n")
+        buffered = bytes(self._buf)
+        rest = buffered.lstrip(b"\r\n")
+        start = self._base + len(buffered) - len(rest)  # where the unfinished frame's bytes begin
+        rest = rest.rstrip(b"\r\n")
         if not rest:
             return None
-        return Garbage(self._base, rest[:80], f"stream ended inside a frame ({len(rest)} bytes, no blank line)")
+        return Garbage(start, rest[:80], f"stream ended inside a frame ({len(rest)} bytes, no blank line)")
 
 
 def encode_action(name: str, headers: list[tuple[str, str]] | None = None) -> bytes:

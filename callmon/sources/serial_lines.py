@@ -19,6 +19,7 @@ Anything else on a line is ``Garbage`` with the raw bytes shown escaped: a warni
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,21 @@ _PANASONIC = re.compile(
     r"(?P<dial><I>\S*|\S+) +(?:(?P<ring>\d+'\d{2}) +)?(?P<dur>\d{2}:\d{2}'\d{2})")
 
 
+MAX_CALL_SECONDS = 7 * 24 * 3600  # a ring time or duration beyond a week is a corrupt field, not a call
+
+
+def _detail(raw: bytes, what: str, start: datetime, extension: str | None, caller: str | None,
+            ring: float | None, duration: float | None, incoming: bool, answered: bool) -> CallDetail | Garbage:
+    """A PBX record, or Garbage when a field is out of range (line noise can still fit the columns):
+    the call record's times must be real seconds on a real calendar."""
+    if not 1900 <= start.year <= 9998:
+        return Garbage(raw, f"{what}: start {start:%Y-%m-%d} is not a plausible date")
+    for name, value in (("ring time", ring), ("duration", duration)):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_CALL_SECONDS):
+            return Garbage(raw, f"{what}: {name} {value!r} s is not within 0 to {MAX_CALL_SECONDS} s")
+    return CallDetail(start, extension, caller, ring, duration, incoming, answered)
+
+
 def _text(raw: bytes) -> str | Garbage:
     try:
         text = raw.decode("ascii").strip()
@@ -149,15 +165,18 @@ def parse_panasonic(raw: bytes) -> SerialEvent | None:
             return None  # the report's header and rules
         return Garbage(raw, "not a Panasonic SMDR Pattern A record (date time ext CO dial [ring] duration)")
     clock = m.group("time")
-    start = datetime.strptime(f"{m.group('date')} {clock}", "%m/%d/%y %I:%M%p" if clock[-1] == "M" else
-                              "%m/%d/%y %H:%M")
+    try:
+        start = datetime.strptime(f"{m.group('date')} {clock}", "%m/%d/%y %I:%M%p" if clock[-1] == "M" else
+                                  "%m/%d/%y %H:%M")
+    except ValueError as exc:  # 13/45/26, 25:61: the columns fit, the values do not
+        return Garbage(raw, f"Panasonic SMDR: {exc}")
     hours, rest = m.group("dur").split(":")
     duration = int(hours) * 3600 + _minutes_seconds(rest)
     dial = m.group("dial")
     incoming = dial.startswith("<I>")
-    return CallDetail(start, m.group("ext"), dial[3:] or None if incoming else None,
-                      _minutes_seconds(m.group("ring")) if m.group("ring") else None, float(duration), incoming,
-                      duration > 0)
+    return _detail(raw, "Panasonic SMDR", start, m.group("ext"), dial[3:] or None if incoming else None,
+                   _minutes_seconds(m.group("ring")) if m.group("ring") else None, float(duration), incoming,
+                   duration > 0)
 
 
 def parse_avaya(raw: bytes) -> SerialEvent | None:
@@ -177,7 +196,8 @@ def parse_avaya(raw: bytes) -> SerialEvent | None:
         return Garbage(raw, f"Avaya SMDR: {exc}")
     device = fields[11]  # Party1Device: E4324 for the extension that took an incoming call
     extension = device[1:] if device[:1] in ("E", "T", "V") else device or None
-    return CallDetail(start, extension, fields[3] or None, ring, float(connected), fields[4] == "I", connected > 0)
+    return _detail(raw, "Avaya SMDR", start, extension, fields[3] or None, ring, float(connected), fields[4] == "I",
+                   connected > 0)
 
 
 def custom_parser(pattern: str, date_format: str) -> PatternParser:
@@ -199,6 +219,8 @@ class PatternParser:
         if m is None:
             return Garbage(raw, f"does not match the configured pattern {self.regex.pattern!r}")
         groups = m.groupdict()
+        if not groups.get("start"):  # an optional (?P<start>...) that did not take part in the match
+            return Garbage(raw, f"configured pattern {self.regex.pattern!r}: no start time in the line")
         try:
             start = datetime.strptime(groups["start"], self.date_format)
             ring = float(groups["ring_seconds"]) if groups.get("ring_seconds") else None
@@ -206,8 +228,8 @@ class PatternParser:
         except (KeyError, ValueError) as exc:
             return Garbage(raw, f"configured pattern: {exc}")
         direction = (groups.get("direction") or "I").upper()
-        return CallDetail(start, groups.get("extension"), groups.get("caller"), ring, duration,
-                          direction.startswith("I"), bool(duration))
+        return _detail(raw, "configured pattern", start, groups.get("extension"), groups.get("caller"), ring, duration,
+                       direction.startswith("I"), bool(duration))
 
 
 BUILT_IN = {"modem": parse_modem, "whozz": parse_whozz, "panasonic-smdr": parse_panasonic,

@@ -135,9 +135,9 @@ def _decode(raw: bytes, fmt: tuple[int, int, int, int], name: str, offset: int,
     if len(raw) / frame / rate > MAX_SECONDS:
         raise AudioError(f"{name}: byte {offset}: {len(raw)} bytes of audio is over {MAX_SECONDS // 3600} h "
                          "(expected one call)")
-    if not raw:
-        raise AudioError(f"{name}: byte {offset}: the 'data' chunk holds no audio (expected samples)")
     raw = raw[: len(raw) - len(raw) % frame]
+    if not raw:  # also a chunk shorter than one sample frame: nothing to decode, not "no speech"
+        raise AudioError(f"{name}: byte {offset}: the 'data' chunk holds no audio (expected samples)")
     if tag == MULAW:
         samples = ULAW[np.frombuffer(raw, dtype=np.uint8)]
     elif tag == ALAW:
