@@ -167,3 +167,19 @@ def test_a_frame_cut_off_after_an_extra_blank_line_is_reported_where_its_bytes_a
     tail = parser.close()
     assert tail is not None and tail.data == b"Event: B\r\nLinkedid: 1"
     assert data[tail.offset:].startswith(tail.data) and tail.describe().startswith(f"byte {tail.offset}: ")
+
+
+def test_a_frame_that_never_ends_is_skipped_at_the_size_limit_and_parsing_goes_on() -> None:
+    """A peer that never sends the blank line must not grow the buffer without bound."""
+    from callmon.sources.ami_protocol import StreamParser
+
+    parser = StreamParser(expect_banner=True, max_frame=1000)
+    items = parser.feed(b"Asterisk Call Manager/11.0.0\r\n")
+    items += parser.feed(b"Event: Endless\r\nKey: " + b"a" * 3000)
+    assert len(parser.pending) <= 1000
+    (skipped,) = [i for i in items if isinstance(i, Garbage)]
+    assert skipped.offset == 30 and "longer than 1000 bytes" in skipped.describe()
+    items = parser.feed(b"\r\n\r\nEvent: Good\r\nA: b\r\n\r\n")
+    assert [i.name for i in items if isinstance(i, Message)] == ["Good"]
+    banner_only = StreamParser(expect_banner=True, max_frame=1000)
+    assert "without a line end" in banner_only.feed(b"Asterisk Call Manager/" + b"1" * 2000)[0].describe()

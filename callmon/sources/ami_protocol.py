@@ -212,6 +212,9 @@ def parse(buffer: bytes, base_offset: int = 0, expect_banner: bool = False) -> t
     return items, buffer[end_of_last:]
 
 
+MAX_FRAME = 16 * 1024 * 1024  # Asterisk's frames are kilobytes; a Command reply can reach a megabyte
+
+
 class StreamParser:
     """Incremental AMI parser for a socket or file: feed bytes, get items.
 
@@ -219,7 +222,8 @@ class StreamParser:
     a large frame arriving in many small reads is scanned once (linear time).
     """
 
-    def __init__(self, expect_banner: bool = True) -> None:
+    def __init__(self, expect_banner: bool = True, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
         self._buf = bytearray()
         self._base = 0  # stream offset of self._buf[0]
         self._scanned = 0  # no frame end starts before this index
@@ -240,7 +244,10 @@ class StreamParser:
         self._buf += data
         items: list[Item] = []
         if self._expect_banner:
-            banner, used = _parse_banner(bytes(self._buf), self._base)
+            banner, used = _parse_banner(bytes(self._buf[:self.max_frame + 1]), self._base)
+            if banner is None and len(self._buf) > self.max_frame:  # a banner line that never ends
+                banner = Garbage(self._base, bytes(self._buf[:80]), "expected the 'Asterisk Call Manager/<version>' "
+                                 f"banner line, found {self.max_frame} bytes without a line end")
             if banner is None:
                 return items
             self._expect_banner = False
@@ -261,6 +268,11 @@ class StreamParser:
             search_from = consumed
         self._consume(consumed)
         self._scanned = len(self._buf)
+        if len(self._buf) > self.max_frame:  # a peer that never ends its frame: drop it, say where, go on
+            items.append(Garbage(self._base, bytes(self._buf[:80]),
+                                 f"a frame longer than {self.max_frame} bytes without a blank line; skipped"))
+            cut = self._buf.rfind(b"\n") + 1
+            self._consume(cut if len(self._buf) - cut <= self.max_frame // 2 else len(self._buf))
         return items
 
     def _consume(self, count: int) -> None:
