@@ -66,6 +66,7 @@ class CallPipeline:
         self.calls_incomplete = 0
         self.ring_limit_violations: dict[str, int] = {}
         self.last_event_us = 0
+        self._clock_skew_us = 0  # receive time minus the stream's own time, at the newest event
         # the spool item every pending event came from, up to this one (written with them: see store.spool)
         self.spool_name: str | None = None
         self.position = 0
@@ -89,6 +90,8 @@ class CallPipeline:
         try:
             event = make_event(message, now_us() if received_us is None else received_us)
             if event.timed_by == "event":  # the stream's own clock; receive times may be replay time
+                if event.ts_us >= self.last_event_us:
+                    self._clock_skew_us = event.received_us - event.ts_us
                 self.last_event_us = max(self.last_event_us, event.ts_us)
             linkedids = linkedids_of(message)
             if not linkedids:
@@ -127,7 +130,9 @@ class CallPipeline:
         self._finished(finished)
 
     def sweep(self, at_us: int | None = None) -> None:
-        self._finished(self.tracker.sweep(now_us() if at_us is None else at_us))
+        """TTL eviction at ``at_us``, by default now on the stream's clock (a replay of an old day, or a PBX
+        whose clock is off, must not have every call in progress evicted as hours silent)."""
+        self._finished(self.tracker.sweep(now_us() - self._clock_skew_us if at_us is None else at_us))
 
     def end_of_stream(self, detail: str, at_us: int | None = None) -> None:
         finished = self.tracker.end_of_stream(at_us if at_us is not None else self.last_event_us, detail)

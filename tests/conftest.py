@@ -64,7 +64,7 @@ def postgres_url(postgres_base: str | None) -> Iterator[str]:
     if postgres_base is None:
         pytest.skip("no PostgreSQL reachable (set CALLMON_TEST_POSTGRES_URL)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_base)
+    admin = create_engine(postgres_base, pool_pre_ping=True)  # the server may have been restarted meanwhile
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in postgres_base else "?"

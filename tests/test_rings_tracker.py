@@ -97,3 +97,22 @@ def test_markers_carry_the_exact_time() -> None:
     for us in (0, 1_795_357_773_903_577, 253_370_764_799_999_999):
         stamp = marker(GAP, "a", us).get("Timestamp")
         assert timestamp_us(stamp) == us
+
+
+def test_the_ttl_sweep_runs_on_the_streams_clock() -> None:
+    """A replayed day (or a PBX clock hours off) must not have every call in progress evicted as silent:
+    found by the PostgreSQL outage fault test, whose replay of 2026-11-23 was swept on 2026-11-24."""
+    import time as _time
+
+    from callmon.pipeline import CallPipeline
+    from callmon.sources.ami_protocol import Message
+
+    now = _time.time_ns() // 1000
+    day_old = (now - 30 * 3600 * 1_000_000) / 1e6
+    pipeline = CallPipeline(None, RingPolicy(), tracker=CallTracker(ttl_seconds=3600))
+    headers = [("Event", "Newchannel"), ("Timestamp", f"{day_old:.6f}"), ("Uniqueid", "a"), ("Linkedid", "a")]
+    pipeline.feed(Message(headers), now)
+    pipeline.sweep()
+    assert pipeline.tracker.in_progress == 1
+    pipeline.sweep(int(day_old * 1e6) + 3601 * 1_000_000)  # an hour of silence on that clock: evicted
+    assert pipeline.tracker.in_progress == 0

@@ -46,6 +46,7 @@ def replay_with_fault(tmp_path: Path, run_daemon: Callable[..., Any], db_url: st
     finally:
         assert daemon.stop() == 0
     result = audit(db_url, d)
+    assert result.incomplete == 0, f"AMI was never interrupted, yet: {result.summary()}"  # an outage spoils no call
     return server, result
 
 
