@@ -19,13 +19,27 @@ from callmon.masking import mask_phones
 _SECRETS: set[str] = set()
 
 
+def spellings(value: str) -> set[str]:
+    """A secret as written and as it reads once escaped: URL-encoded, in JSON, in a repr.
+
+    Why: a secret with a quote, a backslash or ``%@/:`` in it changes under each encoding, so a
+    log line holding its JSON or URL form (a database URL, the JSON log mode) would slip past a
+    search for the plain text.
+    """
+    from urllib.parse import quote, quote_plus
+
+    return {value, quote(value), quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
+            value.encode("unicode_escape").decode("ascii")}
+
+
 def register_secret(value: str) -> None:
     if value and len(value) >= 3:
-        _SECRETS.add(value)
+        _SECRETS.update(spellings(value))
 
 
 def scrub(text: str) -> str:
-    for secret in _SECRETS:
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # the longest first: an escaped form holds the plain one
         text = text.replace(secret, "***")
     return text
 
@@ -43,9 +57,9 @@ class _ScrubbingFormatter(logging.Formatter):
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
+                 "message": scrub(record.getMessage())}  # before JSON escapes the secret's quotes
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = scrub(self.formatException(record.exc_info))
         return _clean(record, json.dumps(entry, ensure_ascii=False))
 
 

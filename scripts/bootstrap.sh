@@ -8,5 +8,6 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
-.venv/bin/python -m pip install --quiet --upgrade pip
+# setuptools too: Python 3.11 seeds a venv with setuptools 65.5, which has known vulnerabilities (scripts/audit.sh)
+.venv/bin/python -m pip install --quiet --upgrade pip setuptools
 .venv/bin/python -m pip install --quiet -e ".${extra}"

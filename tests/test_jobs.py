@@ -159,3 +159,29 @@ def test_speech_disabled_creates_no_jobs(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/off.db"
     assert callmon("replay", str(MIXED), "--db", db, env={"CALLMON_SPEECH_ENABLED": "false"}).returncode == 0
     assert JobQueue(open_store(db)).counts() == {}
+
+
+def test_a_running_worker_keeps_its_lease_past_its_length(db_url: str) -> None:
+    """The worker renews its lease while it recognises, so nobody else claims a job that outlasts the lease."""
+    store = Store(open_store(db_url))
+    replay(store, ASTERISK / "ami-capture-ring07-noncompliant.raw").end_of_stream("end")
+    cfg = Config()
+    cfg.recordings.dirs = [str(ASTERISK / "recordings")]
+    cfg.speech.lease_seconds = 0.3
+    other: list[object] = []
+
+    class Slow:
+        engine, model = "test", "slow"
+
+        def transcribe(self, samples: object, rate: int, channel: str) -> list[object]:
+            time.sleep(0.5)  # each channel outlasts the lease; meanwhile another worker tries
+            other.append(JobQueue(store.engine).claim("other", 60))
+            return []
+
+    worker = TranscriptionWorker(cfg, store, Slow, name="slow")  # type: ignore[arg-type]
+    job = worker.queue.claim("slow", cfg.speech.lease_seconds)
+    assert job is not None
+    assert worker.process(job) == "done"
+    assert other == [None, None]
+    row = worker.queue.job(job.call_id)
+    assert row is not None and (row.state, row.attempts, row.worker) == ("done", 1, "slow")

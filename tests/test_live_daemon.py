@@ -48,8 +48,9 @@ class Daemon:
             "CALLMON_SPOOL_DIR": str(tmp_path / f"spool-{zlib.crc32(db_url.encode())}"), **extra,
         })
         self.http_port = int(env["CALLMON_HTTP_PORT"])
+        self.out = tmp_path / f"daemon-{port}.out"
         self.proc = subprocess.Popen([sys.executable, "-m", "callmon", "run"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
+                                     stdout=self.out.open("wb"), stderr=self.log.open("wb"))
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -53,3 +53,30 @@ def test_json_lines() -> None:
     assert entry["level"] == "INFO" and entry["logger"] == "callmon.test"
     assert "139****0007" in entry["message"] and "hunter2-secret" not in entry["message"]
     assert logging.getLevelName(entry["level"]) == logging.INFO
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_secrets_with_quotes_are_scrubbed_in_every_spelling(as_json: bool) -> None:
+    """A quote or backslash changes under JSON, repr and URL encoding; each spelling is scrubbed."""
+    secret = 'p"w\\d%@/:密'
+    code = (
+        "import logging, json\n"
+        "from urllib.parse import quote\n"
+        "from callmon.logs import register_secret, setup_logging\n"
+        f"setup_logging('INFO', {as_json!r})\n"
+        f"secret = {secret!r}\n"
+        "register_secret(secret)\n"
+        "log = logging.getLogger('callmon.test')\n"
+        "log.info('plain %s repr %r url %s json %s', secret, secret, quote(secret, safe=''), json.dumps(secret))\n"
+        "try:\n"
+        "    raise ValueError(secret)\n"
+        "except ValueError:\n"
+        "    log.exception('failed')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    from urllib.parse import quote
+
+    for spelling in (secret, repr(secret)[1:-1], quote(secret, safe=""), json.dumps(secret)[1:-1],
+                     json.dumps(secret, ensure_ascii=False)[1:-1]):
+        assert spelling not in out, (spelling, out)
+    assert out.count("***") >= 5

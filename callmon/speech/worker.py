@@ -13,7 +13,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from callmon.config import Config
@@ -131,7 +132,8 @@ class TranscriptionWorker:
             if record is None:
                 raise AudioError(f"call {job.call_id} no longer exists")
             sources = locate(record, self.cfg.recordings)
-            results = transcribe_sources(sources, self.recognizer, speech.stereo_left, speech.low_confidence)
+            with self._lease_kept(job):
+                results = transcribe_sources(sources, self.recognizer, speech.stereo_left, speech.low_confidence)
         except RecordingMissing as exc:
             return self._failed(job, str(exc), speech.retry_seconds)
         except AudioError as exc:  # bad audio will not get better by retrying
@@ -145,6 +147,34 @@ class TranscriptionWorker:
             return "done"
         log.warning("job %d was taken over by another worker after its lease ran out", job.id)
         return "lost"
+
+    @contextmanager
+    def _lease_kept(self, job: Claimed) -> Iterator[None]:
+        """Renew the lease every third of its length while a job runs.
+
+        Why: a recording that takes longer than the lease to recognise (a long call, a slow model,
+        a busy machine) would otherwise be claimed again by another worker and recognised twice.
+        Only a worker that stops renewing (killed, hung machine) loses its job.
+        """
+        lease = self.cfg.speech.lease_seconds
+        finished = threading.Event()
+
+        def keep() -> None:
+            while not finished.wait(lease / 3):
+                try:
+                    if not self.queue.renew(job, self.name, lease):
+                        log.warning("job %d: lease lost before the result was ready", job.id)
+                        return
+                except Exception:  # a database hiccup: try again at the next beat, before the lease ends
+                    log.warning("job %d: could not renew the lease", job.id, exc_info=True)
+
+        beat = threading.Thread(target=keep, name=f"lease-{job.id}", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            beat.join()
 
     def _failed(self, job: Claimed, error: str, retry_seconds: float | None) -> str:
         state = self.queue.fail(job, self.name, error, retry_seconds, self.cfg.speech.max_attempts)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import orjson
 from alembic import command
@@ -59,9 +61,25 @@ def migrate(engine: Engine) -> None:
 
 
 def safe_url(engine_or_url: Engine | str) -> str:
-    """The database URL with any password hidden, for logs and errors."""
-    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
-    return url.render_as_string(hide_password=True)
+    """The database URL with any password hidden, for logs and errors (a URL SQLAlchemy cannot read too)."""
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url.url.render_as_string(hide_password=True)
+    try:
+        return make_url(engine_or_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL: mask from the user name's colon to the host's @
+        return _USERINFO.sub(r"\1***@", engine_or_url)
+
+
+_USERINFO = re.compile(r"^([^:/]+://[^:/@]*:).*@")
+
+
+def url_password(url: str) -> str:
+    """The password in a database URL, "" if none (so it can be scrubbed from logs)."""
+    try:
+        return make_url(url).password or ""
+    except Exception:  # noqa: BLE001
+        match = re.match(r"^[^:/]+://[^:/@]*:(.*)@", url)
+        return unquote(match.group(1)) if match else ""
 
 
 def open_store(url: str) -> Engine:
@@ -69,7 +87,7 @@ def open_store(url: str) -> Engine:
     try:
         engine = create_db_engine(url)
     except Exception as exc:
-        raise StoreError(f"bad database URL {url!r}: {exc}") from exc
+        raise StoreError(f"bad database URL {safe_url(url)}: {exc}") from exc
     migrate(engine)
     log.debug("store open: %s", safe_url(engine))
     return engine
