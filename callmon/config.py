@@ -456,4 +456,12 @@ def describe(cfg: Config) -> dict[str, dict[str, Any]]:
         for f in fields(obj):
             value = getattr(obj, f.name)
             out[section][f.name] = ("***" if value else "") if isinstance(value, Secret) else value
+    out["database"]["url"] = _hide_password(cfg.database.url)  # as secret as the AMI one
+    out["alerts"]["webhook_url"] = _hide_password(cfg.alerts.webhook_url)
+    out["ami"]["queue_log"] = _hide_password(cfg.ami.queue_log)
     return out
+
+
+def _hide_password(url: str) -> str:
+    """``scheme://user:***@host/…``: a URL's password never shown, whatever the scheme."""
+    return re.sub(r"(://[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)

@@ -110,3 +110,18 @@ def test_backfill_reads_asterisks_realtime_queue_log_table(tmp_path: Path, db_ur
     (lines,) = [e for e in store.call_events("asterisk", rebuilt.linkedid)][:1]
     assert rebuilt.operator == "op1001" and rebuilt.outcome == "answered" and rebuilt.within_limit is True
     assert (lines.get("Line") or "").endswith("|ENTERQUEUE||13951000002|1")
+
+
+def test_seen_calls_forget_what_is_hours_old_on_the_streams_clock() -> None:
+    """A day of calls must not grow the index: found by bench/bench_day_memory.py (1.6 KB a call)."""
+    from callmon.calls.seen import SeenCalls
+    from tests.callbuilders import ev
+
+    seen = SeenCalls(keep_hours=1)
+    for n in range(100):  # one call a minute for 100 minutes
+        t = 1_795_000_000 + 60 * n
+        seen.note(ev("Newchannel", t, Uniqueid=f"{t}.1", Linkedid=f"{t}.0", CallerIDNum=f"1390000{n:04d}"), f"{t}.0")
+    assert len(seen._spans) == 61 and len(seen.channels) == 61
+    last = 1_795_000_000_000_000 + 99 * 60_000_000
+    assert seen.knows("x", "13900000099", last, last)
+    assert not seen.knows("1795000000.1", "13900000000", 1_795_000_000_000_000, 1_795_000_000_000_000)

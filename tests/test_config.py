@@ -111,3 +111,14 @@ def test_the_example_config_lists_every_key() -> None:
                for key in fields(getattr(Config(), section.name))
                if not re.search(rf"^{key.name}\s*=|# or {key.name} = ", text, re.M)]  # the secret: named, not set
     assert not missing, missing
+
+
+def test_the_shown_config_never_holds_a_urls_password() -> None:
+    from callmon.config import describe
+
+    cfg = load_config(None, env={"CALLMON_DATABASE_URL": "postgresql+psycopg://callmon:db-pw@db/callmon",
+                                 "CALLMON_ALERTS_WEBHOOK_URL": "https://hook:hook-pw@alerts.example/110",
+                                 "CALLMON_AMI_QUEUE_LOG": "mysql+pymysql://ast:ql-pw@pbx/asterisk#queue_log"})
+    shown = repr(describe(cfg))
+    assert "db-pw" not in shown and "hook-pw" not in shown and "ql-pw" not in shown
+    assert "postgresql+psycopg://callmon:***@db/callmon" in shown

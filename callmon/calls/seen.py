@@ -24,21 +24,21 @@ class _Span:
     first_us: int
     last_us: int
     numbers: set[str] = field(default_factory=set)
+    uids: list[str] = field(default_factory=list)
 
 
 class SeenCalls:
     """Channels (Uniqueid -> Linkedid) and per-call caller numbers and time span."""
 
-    def __init__(self, keep: int = 50_000) -> None:
+    def __init__(self, keep: int = 50_000, keep_hours: float = 6.0) -> None:
         self.keep = keep
+        self.keep_us = int(keep_hours * 3600 * 1_000_000)  # on the stream's clock: a day holds a few hours
+        self._newest_us = 0
         self.channels: OrderedDict[str, str] = OrderedDict()
         self._spans: OrderedDict[str, _Span] = OrderedDict()
         self._by_number: dict[str, set[str]] = {}
 
     def note(self, event: CallEvent, linkedid: str) -> None:
-        uid = event.get("Uniqueid")
-        if uid:
-            self.channel(uid, linkedid)
         span = self._spans.get(linkedid)
         if span is None:
             span = self._spans[linkedid] = _Span(event.ts_us, event.ts_us)
@@ -46,6 +46,13 @@ class SeenCalls:
                 self._forget()
         else:
             span.first_us, span.last_us = min(span.first_us, event.ts_us), max(span.last_us, event.ts_us)
+        uid = event.get("Uniqueid")
+        if uid and uid not in self.channels:
+            self.channel(uid, linkedid)
+            span.uids.append(uid)
+        if event.ts_us > self._newest_us:
+            self._newest_us = event.ts_us
+            self._expire()
         for key in _NUMBER_KEYS:
             number = event.get(key)
             if number and number.isdigit() and number not in span.numbers:
@@ -58,8 +65,20 @@ class SeenCalls:
             if len(self.channels) > self.keep * 4:
                 self.channels.popitem(last=False)
 
+    def _expire(self) -> None:
+        """Forget calls silent for ``keep_hours`` of stream time, oldest first."""
+        cutoff = self._newest_us - self.keep_us
+        while self._spans:
+            oldest = next(iter(self._spans.values()))
+            if oldest.last_us >= cutoff:
+                break
+            self._forget()
+
     def _forget(self) -> None:
         linkedid, span = self._spans.popitem(last=False)
+        for uid in span.uids:
+            if self.channels.get(uid) == linkedid:
+                del self.channels[uid]
         for number in span.numbers:
             ids = self._by_number.get(number)
             if ids is not None:
