@@ -125,3 +125,17 @@ def test_seen_calls_forget_what_is_hours_old_on_the_streams_clock() -> None:
     last = 1_795_000_000_000_000 + 99 * 60_000_000
     assert seen.knows("x", "13900000099", last, last)
     assert not seen.knows("1795000000.1", "13900000000", 1_795_000_000_000_000, 1_795_000_000_000_000)
+
+
+def test_callmons_own_markers_do_not_move_the_seen_index_clock() -> None:
+    """A gap marker stamped with the wall clock (a day after a replayed day) must not expire every call:
+    found by the kill -9 fault test, where restored calls were then backfilled a second time."""
+    from callmon.calls.events import GAP, marker
+    from callmon.calls.seen import SeenCalls
+    from tests.callbuilders import ev
+
+    seen = SeenCalls(keep_hours=6)
+    t = 1_795_000_000
+    seen.note(ev("NewCallerid", t, Uniqueid=f"{t}.1", Linkedid=f"{t}.0", CallerIDNum="13900000001"), f"{t}.0")
+    seen.note(marker(GAP, f"{t}.0", (t + 30 * 3600) * 1_000_000), f"{t}.0")
+    assert seen.knows("other", "13900000001", t * 1_000_000, (t + 40) * 1_000_000)

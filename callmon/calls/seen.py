@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from callmon.calls.events import CallEvent
+from callmon.calls.events import MARKERS, CallEvent
 
 _NUMBER_KEYS = ("CallerIDNum", "ConnectedLineNum")
 BEFORE_US = 30_000_000  # a call's channels exist a little before its ENTERQUEUE (whole seconds in queue_log)
@@ -39,18 +39,22 @@ class SeenCalls:
         self._by_number: dict[str, set[str]] = {}
 
     def note(self, event: CallEvent, linkedid: str) -> None:
+        # only Asterisk's own Timestamps move the clock: gap markers and snapshot rows carry callmon's
+        # wall clock, which in a replay of another day (or with a skewed PBX) is hours away
+        timed = event.timed_by == "event" and event.name not in MARKERS
         span = self._spans.get(linkedid)
         if span is None:
-            span = self._spans[linkedid] = _Span(event.ts_us, event.ts_us)
+            at = event.ts_us if timed else self._newest_us
+            span = self._spans[linkedid] = _Span(at, at)
             if len(self._spans) > self.keep:
                 self._forget()
-        else:
+        elif timed:
             span.first_us, span.last_us = min(span.first_us, event.ts_us), max(span.last_us, event.ts_us)
         uid = event.get("Uniqueid")
         if uid and uid not in self.channels:
             self.channel(uid, linkedid)
             span.uids.append(uid)
-        if event.ts_us > self._newest_us:
+        if timed and event.ts_us > self._newest_us:
             self._newest_us = event.ts_us
             self._expire()
         for key in _NUMBER_KEYS:
