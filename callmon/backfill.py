@@ -22,6 +22,7 @@ from callmon.calls.queue_log_calls import queue_log_event
 from callmon.pipeline import CallPipeline
 from callmon.sources.queue_log import QueueLogError, calls_from_queue_log, parse_queue_log
 from callmon.sources.queue_log_table import QueueLogTable, is_table_source
+from callmon.store.db import db_reason
 from callmon.store.lookups import stored_queue_calls
 from callmon.store.repository import Store
 
@@ -83,7 +84,7 @@ class QueueLogBackfill:
                       exc.strerror or exc)
             return 0
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            reason = db_reason(exc)
             log.error("queue_log table cannot be read: %s; calls missed on AMI are not backfilled", reason)
             return 0
         errors: list[QueueLogError] = []

@@ -34,6 +34,7 @@ from callmon.sources.ami_loop import AmiConnection
 from callmon.sources.ami_protocol import Message
 from callmon.sources.serial_run import SerialRun
 from callmon.sources.serial_spec import parse_patterns, parse_spec
+from callmon.store.db import db_reason
 from callmon.store.repository import Store
 from callmon.store.spool import Spool
 from callmon.web.embedded import http_server
@@ -263,7 +264,7 @@ class Daemon:
                 self.pipeline.store_error = None
                 return done
             except SQLAlchemyError as exc:
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+                reason = db_reason(exc)
                 log.error("database unavailable at start: %s; retrying in %.0f s", reason, delay)
                 self.pipeline.store_error = reason
                 if await self._sleep(delay):

@@ -23,6 +23,7 @@ from callmon.calls.rings import RingPolicy
 from callmon.calls.seen import SeenCalls
 from callmon.calls.tracker import CallTracker, Finished, linkedids_of
 from callmon.sources.ami_protocol import Message
+from callmon.store.db import db_reason
 from callmon.store.repository import PendingEvent, Store
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class CallPipeline:
     def _store_failed(self, exc: SQLAlchemyError) -> None:
         if not self.hold_on_store_error:
             raise exc
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]  # never the SQL or its data
+        reason = db_reason(exc)
         if self.store_error is None:
             log.error("database unavailable: %s; holding %d event(s) and %d call(s) in memory and the spool, "
                       "retrying", reason, len(self._events), len(self._calls))

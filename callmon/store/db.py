@@ -60,6 +60,12 @@ def migrate(engine: Engine) -> None:
         raise StoreError(f"cannot migrate database {safe_url(engine)}: {exc}") from exc
 
 
+def db_reason(exc: BaseException) -> str:
+    """The driver's own first line of a database error, for logs: never the SQL or its data."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [""])[0][:300]
+
+
 def safe_url(engine_or_url: Engine | str) -> str:
     """The database URL with any password hidden, for logs and errors (a URL SQLAlchemy cannot read too)."""
     if isinstance(engine_or_url, Engine):
